@@ -1,0 +1,171 @@
+"""`lrgan-edge` command line: thin commands that parse, build a config and call the library.
+
+Library errors (LrganError) become one line on stderr and exit code 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .errors import ConfigError, LrganError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Lightweight Long-Range GAN: train, sample, export and benchmark for on-device generation.")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set lr_g=1e-4")
+        out[key.strip()] = value.strip()
+    return out
+
+
+class ProgressReporter:
+    """A rich progress bar per phase: metadata encoding, then training (step, losses, images/s)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+
+    def __call__(self, phase: str, total: int):
+        if phase == "metadata":
+            task = self.progress.add_task("encoding metadata", total=total, stats="")
+            return lambda n: self.progress.advance(task, n)
+        task = self.progress.add_task("training", total=total, stats="")
+
+        def on_step(step: int, values: dict) -> None:
+            stats = (f"D {values['loss_d']:.3f}  G {values['loss_g']:.3f}  colour {values['loss_color']:.4f}  "
+                     f"{values['images_per_s']:.1f} img/s")
+            self.progress.update(task, completed=step, stats=stats)
+        return on_step
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), TextColumn("{task.fields[stats]}"), console=console)
+
+
+@app.command()
+def presets(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """List every preset with its parameter counts (NoP-G, NoP-D)."""
+    from .config import PRESETS
+    from .discriminator import build_discriminators
+    from .generator import build_generator, count_parameters
+    rows = []
+    for name, cfg in PRESETS.items():
+        m = cfg.model
+        rows.append({"name": name, "resolution": m.resolution, "stages": list(m.stage_resolutions),
+                     "lrm_resolution": m.lrm_resolution if m.attention == "lrm" else None,
+                     "nop_g": count_parameters(build_generator(cfg)), "nop_d": count_parameters(build_discriminators(cfg))})
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    table = Table("preset", "stages", "LRM at", "NoP-G", "NoP-D")
+    for r in rows:
+        table.add_row(r["name"], " → ".join(map(str, r["stages"])), str(r["lrm_resolution"] or "-"),
+                      f"{r['nop_g'] / 1e6:.2f} M", f"{r['nop_d'] / 1e6:.2f} M")
+    console.print(table)
+
+
+@app.command()
+def train(
+    data: Optional[str] = typer.Option(None, help="Image folder (recursive), a .zip of one, or synthetic:longrange[:COUNT[:SEED]]."),
+    preset: Optional[str] = typer.Option(None, help="Model/training preset (see `lrgan-edge presets`); default paper-ffhq."),
+    out: Optional[Path] = typer.Option(None, help="Run directory for config, checkpoints, samples and logs."),
+    steps: Optional[int] = typer.Option(None, help="Total generator updates (extends a resumed run)."),
+    batch_size: Optional[int] = typer.Option(None, help="Global batch size."),
+    seed: Optional[int] = typer.Option(None, help="Random seed (weights, noise, data order)."),
+    metadata: Optional[str] = typer.Option(None, help="imagenet, random-init (weight-free), none (w/o Meta), or a VGG-16 weights file."),
+    sample_every: Optional[int] = typer.Option(None, help="Write a sample grid every N steps."),
+    checkpoint_every: Optional[int] = typer.Option(None, help="Write a checkpoint every N steps."),
+    resume: Optional[Path] = typer.Option(None, help="Continue the run in this directory."),
+    overwrite: bool = typer.Option(False, help="Start over in an --out that already holds a run."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+    workers: int = typer.Option(4, help="Threads decoding images."),
+    set_: list[str] = typer.Option([], "--set", help="Any config key: --set lr_g=1e-4 --set model.lrm_resolution=64."),
+) -> None:
+    """Train the LRGAN on a folder of images (resumable; checkpoints, sample grids, JSONL log)."""
+    from .rundir import run_training
+    if resume is not None and out is not None and Path(out).resolve() != Path(resume).resolve():
+        raise ConfigError(f"--out {out} differs from --resume {resume}; a resumed run stays in its directory")
+    run_dir = resume or out
+    if run_dir is None:
+        raise ConfigError("--out is required: the directory the run writes to")
+    overrides: dict[str, object] = parse_overrides(set_)
+    for key, value in (("steps", steps), ("batch_size", batch_size), ("seed", seed), ("metadata", metadata),
+                       ("sample_every", sample_every), ("checkpoint_every", checkpoint_every)):
+        if value is not None:
+            overrides[f"train.{key}"] = value
+    with _progress() as progress:
+        result = run_training(data, run_dir, preset, overrides, resume=resume is not None, overwrite=overwrite,
+                              device=device, workers=workers, on_message=console.print,
+                              on_progress=ProgressReporter(progress))
+    if result.stopped_by != "done":
+        console.print(f"stopped by {result.stopped_by} at step {result.step}; checkpoint saved. "
+                      f"Continue with: lrgan-edge train --resume {run_dir}")
+        raise typer.Exit(130 if result.stopped_by == "SIGINT" else 0)
+    console.print(f"done: {result.step} steps, {result.images_per_s:.1f} img/s; run in {run_dir}")
+
+
+@app.command()
+def sample(
+    run_dir: Path = typer.Argument(..., help="Run directory (or checkpoint file)."),
+    n: int = typer.Option(64, "-n", help="Number of images."),
+    seed: int = typer.Option(0, help="Noise seed."),
+    out: Path = typer.Option(Path("grid.png"), help="Output PNG grid."),
+    meta_image: list[Path] = typer.Option([], help="Take metadata from these images (repeatable) instead of the bank."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+) -> None:
+    """Generate a grid of images from a checkpoint."""
+    from .sampling import sample_grid
+    path = sample_grid(run_dir, n=n, seed=seed, out=out, meta_images=meta_image, device=device)
+    console.print(f"wrote {path}")
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), help="Where the demo writes its run and report."),
+    steps: Optional[int] = typer.Option(None, help="Training steps (default: the demo preset's)."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+) -> None:
+    """Train the `demo` preset on built-in synthetic long-range data, then sample and score it."""
+    from .demo import run_demo
+    with _progress() as progress:
+        report = run_demo(out, steps=steps, device=device, on_message=console.print,
+                          on_progress=ProgressReporter(progress))
+    console.print_json(json.dumps(report))
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except LrganError as exc:
+        err_console.print(f"error: {exc}", soft_wrap=True, markup=False, highlight=False)
+        sys.exit(2)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors carry their own exit code and message
+        import click
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""A run directory: what `train` may write into, and how a run is started or resumed."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import torch
+
+from . import checkpoint as ckpt
+from .config import RunConfig, get_preset
+from .data import ImageSet, load_images
+from .errors import ConfigError, RunDirError
+from .metadata import MetadataEncoder
+
+RUN_FILES = (ckpt.CHECKPOINT_NAME, ckpt.CONFIG_NAME, "log.jsonl", "samples")
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / ckpt.CONFIG_NAME).is_file() or (path / ckpt.CHECKPOINT_NAME).is_file()
+
+
+def prepare_new_run(out: Path, overwrite: bool) -> None:
+    """Refuse to write over another run (unless told) or into a folder that is not a run."""
+    if out.exists() and not out.is_dir():
+        raise RunDirError(f"--out {out} is a file; pass a directory")
+    if out.is_dir() and any(out.iterdir()):
+        if not is_run_dir(out):
+            raise RunDirError(f"--out {out} is not empty and holds no lrgan-edge run; choose a new or empty directory")
+        if not overwrite:
+            raise RunDirError(f"--out {out} already holds a run; pass --resume {out} to continue it "
+                              f"or --overwrite to start over")
+        for name in RUN_FILES:
+            target = out / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise RunDirError(f"cannot write to --out {out} ({exc.strerror}); choose a writable directory") from None
+
+
+def write_config(out: Path, cfg: RunConfig, data: str) -> None:
+    payload = cfg.to_dict() | {"data": data}
+    ckpt.atomic_write_bytes(out / ckpt.CONFIG_NAME, (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode())
+
+
+def resolve_config(preset: str, overrides: dict[str, object]) -> RunConfig:
+    return get_preset(preset).with_overrides(overrides)
+
+
+def resume_config(saved: RunConfig, overrides: dict[str, object]) -> RunConfig:
+    """The saved config with training overrides (e.g. more steps); the model cannot change."""
+    cfg = saved.with_overrides(overrides)
+    if cfg.model != saved.model:
+        changed = [f.name for f in dataclasses.fields(saved.model)
+                   if getattr(saved.model, f.name) != getattr(cfg.model, f.name)]
+        raise ConfigError(f"cannot change model.{', model.'.join(changed)} of an existing run; "
+                          f"start a new run with --out elsewhere")
+    if cfg.train.metadata != saved.train.metadata:
+        raise ConfigError("cannot change the metadata source of an existing run; start a new run")
+    return cfg
+
+
+def encode_metadata(data: ImageSet, source: str, device: torch.device, progress=None) -> torch.Tensor:
+    """Metadata of every training image, computed once (the encoder is frozen)."""
+    encoder = MetadataEncoder(source)
+    return encoder.encode_batched(data.images, device=device, progress=progress)
+
+
+def load_data(spec: str, cfg: RunConfig, workers: int) -> ImageSet:
+    return load_images(spec, cfg.model.resolution, workers=workers)
+
+
+def run_training(data: str | None, out: Path, preset: str | None, overrides: dict[str, object], *,
+                 resume: bool = False, overwrite: bool = False, device: str = "auto", workers: int = 4,
+                 on_message=print, on_progress=None):
+    """Start (or resume) a run in `out` and train it to `train.steps`.
+
+    `on_message(str)` gets one-line notices; `on_progress(phase, total)` returns a function that is
+    called with the number of items done (metadata encoding) or with (step, values) in training.
+    """
+    from .training import Trainer, pick_device
+    out = Path(out)
+    dev = pick_device(device)
+    if resume:
+        saved, tensors, state, _ = ckpt.read_checkpoint(out)
+        if preset is not None and preset != saved.preset:
+            raise ConfigError(f"--preset {preset} differs from the run's preset {saved.preset}; omit it when resuming")
+        cfg = resume_config(saved, overrides)
+        data = data or state.get("data")
+        if state.get("data") and data != state["data"]:
+            on_message(f"note: resuming on --data {data}; the run started on {state['data']}")
+    else:
+        cfg = resolve_config(preset or "paper-ffhq", overrides)
+        if data is None:
+            raise ConfigError("--data is required for a new run: a folder of images, a .zip, or synthetic:longrange")
+        prepare_new_run(out, overwrite)
+    images = load_data(data, cfg, workers)
+    if images.skipped_summary():
+        on_message(f"warning: {images.skipped_summary()}")
+    on_message(f"data: {len(images)} images at {cfg.model.resolution}x{cfg.model.resolution} from {data}; "
+               f"metadata: {cfg.train.metadata}; device: {dev}")
+    tick = on_progress("metadata", len(images)) if on_progress else None
+    metadata = encode_metadata(images, cfg.train.metadata, dev, progress=tick)
+    trainer = Trainer(cfg, images, out, dev, metadata)
+    if resume:
+        trainer.restore(tensors, state)
+        on_message(f"resumed {out} at step {trainer.step} of {cfg.train.steps}")
+    if trainer.is_main:
+        write_config(out, cfg, data)
+    step_cb = on_progress("train", cfg.train.steps) if on_progress else None
+    return trainer.run(on_step=step_cb)

@@ -1,0 +1,239 @@
+"""The training loop, built from step functions (paper §3.4, DESIGN §5).
+
+One iteration: the generator draws every stage's images from noise and the metadata of the
+batch's real images; the discriminators step on (real, detached fake); the generator steps on
+the adversarial loss of every stage plus colour consistency; the EMA follows.
+
+Written for DistributedDataParallel: the sampler and the noise generator are per rank, and only
+rank 0 writes files (`self.is_main`).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torchvision.utils import save_image
+
+from . import checkpoint as ckpt
+from .config import RunConfig
+from .data import EpochSampler, ImageSet, stage_pyramid, to_float
+from .discriminator import Discriminators
+from .errors import TrainingError
+from .generator import Generator
+from .losses import discriminator_loss, generator_adversarial_loss, total_color_loss
+from .metadata import MetadataEncoder
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    step: int
+    stopped_by: str          # "done", "SIGINT" or "SIGTERM"
+    images_per_s: float
+    elapsed_s: float
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig, data: ImageSet, run_dir: Path, device: torch.device,
+                 metadata: torch.Tensor, rank: int = 0, world_size: int = 1) -> None:
+        self.cfg, self.data, self.run_dir, self.device = cfg, data, Path(run_dir), device
+        self.rank, self.world_size, self.is_main = rank, world_size, rank == 0
+        t, m = cfg.train, cfg.model
+        if t.batch_size % world_size:
+            raise TrainingError(f"batch_size={t.batch_size} does not split across {world_size} ranks; "
+                                f"use a multiple of {world_size}")
+        self.local_batch = t.batch_size // world_size
+        self.cuda = device.type == "cuda"
+        self.amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) \
+            if (self.cuda and t.amp) else None
+        memory_format = torch.channels_last if (self.cuda and t.channels_last) else torch.preserve_format
+
+        torch.manual_seed(t.seed)                      # same initial weights on every rank
+        self.G = Generator(m).to(device, memory_format=memory_format)
+        self.D = Discriminators(m).to(device, memory_format=memory_format)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.G.set_fast_attention(t.fast_attention)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2))
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.ema_beta = 0.5 ** (t.batch_size / max(t.ema_half_life_images, 1))
+
+        self.metadata = metadata                       # (N, 512) for every training image, on the CPU
+        self.sampler = EpochSampler(len(data), t.seed, rank, world_size)
+        self.noise = torch.Generator().manual_seed(t.seed * 7919 + rank)
+        bank_gen = torch.Generator().manual_seed(t.seed)
+        bank_idx = torch.randperm(len(data), generator=bank_gen)[:t.meta_bank_size]
+        self.meta_bank = metadata[bank_idx].clone()
+        fixed = torch.Generator().manual_seed(12345)   # the grid's noise never changes across a run
+        self.fixed_z = torch.randn(t.sample_grid, m.z_dim, generator=fixed)
+        self.fixed_meta = self.meta_bank[torch.arange(t.sample_grid) % len(self.meta_bank)]
+        self.step, self.elapsed_s, self.last_saved_step = 0, 0.0, None
+        self._stop: str | None = None
+
+    # ---- one iteration -------------------------------------------------------------------
+    def next_batch(self) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        idx = self.sampler.next(self.local_batch)
+        reals = to_float(self.data.images[idx].to(self.device, non_blocking=True))     # (b, 3, R, R)
+        real_stages = stage_pyramid(reals, self.cfg.model.stage_resolutions)
+        z = torch.randn(len(idx), self.cfg.model.z_dim, generator=self.noise).to(self.device)
+        meta = self.metadata[idx].to(self.device)      # each fake gets a real image's metadata (§3.3)
+        return real_stages, z, meta
+
+    def _autocast(self):
+        return torch.autocast("cuda", dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
+
+    def d_step(self, real_stages: list[torch.Tensor], fake_stages: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        self.opt_d.zero_grad(set_to_none=True)
+        with self._autocast():
+            real_logits = self.D(real_stages)
+            fake_logits = self.D([f.detach() for f in fake_stages])
+            loss = discriminator_loss([r.float() for r in real_logits], [f.float() for f in fake_logits])
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt_d)
+        return {"loss_d": loss.detach(),
+                "d_real": torch.stack([r.float().mean() for r in real_logits]).mean().detach(),
+                "d_fake": torch.stack([f.float().mean() for f in fake_logits]).mean().detach()}
+
+    def g_step(self, fake_stages: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        t = self.cfg.train
+        self.opt_g.zero_grad(set_to_none=True)
+        self.D.requires_grad_(False)
+        with self._autocast():
+            adv = generator_adversarial_loss([f.float() for f in self.D(fake_stages)])
+        color = total_color_loss([f.float() for f in fake_stages], t.color_lambda_mean, t.color_lambda_cov)
+        loss = adv + t.color_weight * color                                          # Eq. 4
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.opt_g)
+        self.D.requires_grad_(True)
+        return {"loss_g": loss.detach(), "loss_g_adv": adv.detach(), "loss_color": color.detach()}
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        beta = self.ema_beta if self.step >= self.cfg.train.ema_start_step else 0.0
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            p_ema.lerp_(p, 1.0 - beta)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+
+    def train_step(self) -> dict[str, float]:
+        real_stages, z, meta = self.next_batch()
+        self.G.train()
+        with self._autocast():
+            fake_stages = self.G.forward_stages(z, meta)
+        stats = self.d_step(real_stages, fake_stages)
+        stats.update(self.g_step(fake_stages))
+        self.scaler.update()
+        self.step += 1
+        self.update_ema()
+        values = {k: float(v) for k, v in stats.items()}
+        if not all(math.isfinite(v) for v in values.values()):
+            losses = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+            kept = f"the last good checkpoint (step {self.last_saved_step}) is kept in {self.run_dir}" \
+                if self.last_saved_step is not None else "no checkpoint was written yet"
+            raise TrainingError(f"non-finite loss at step {self.step} ({losses}); {kept}; "
+                                f"lower the learning rates (--set lr_g=... --set lr_d=...) or check the data")
+        return values
+
+    # ---- files ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def save_samples(self) -> Path | None:
+        if not self.is_main:
+            return None
+        images = self.G_ema(self.fixed_z.to(self.device), self.fixed_meta.to(self.device)).float().cpu()
+        out = self.run_dir / "samples" / f"step_{self.step:07d}.png"
+        out.parent.mkdir(exist_ok=True)
+        nrow = max(1, int(math.sqrt(len(images))))
+        save_image(images * 0.5 + 0.5, out, nrow=nrow)
+        return out
+
+    def save_checkpoint(self) -> None:
+        if not self.is_main:
+            return
+        tensors = {**ckpt.prefixed("G", self.G), **ckpt.prefixed("G_ema", self.G_ema), **ckpt.prefixed("D", self.D)}
+        opt_g, opt_g_info = ckpt.flatten_optimizer("opt_g", self.opt_g)
+        opt_d, opt_d_info = ckpt.flatten_optimizer("opt_d", self.opt_d)
+        tensors.update(opt_g)
+        tensors.update(opt_d)
+        tensors["meta_bank"] = self.meta_bank
+        tensors["rng.noise"] = self.noise.get_state()
+        tensors["rng.torch"] = torch.get_rng_state()
+        state = {"step": self.step, "elapsed_s": self.elapsed_s, "sampler": self.sampler.state(),
+                 "opt_g": opt_g_info, "opt_d": opt_d_info, "scaler": self.scaler.state_dict(),
+                 "data": self.data.source, "metadata": self.cfg.train.metadata}
+        ckpt.save_checkpoint(self.run_dir / ckpt.CHECKPOINT_NAME, self.cfg, tensors, state)
+        self.last_saved_step = self.step
+
+    def restore(self, tensors: dict[str, torch.Tensor], state: dict) -> None:
+        file = self.run_dir / ckpt.CHECKPOINT_NAME
+        ckpt.load_module_state(self.G, ckpt.unprefixed("G", tensors), "generator", file)
+        ckpt.load_module_state(self.G_ema, ckpt.unprefixed("G_ema", tensors), "EMA generator", file)
+        ckpt.load_module_state(self.D, ckpt.unprefixed("D", tensors), "discriminator", file)
+        self.opt_g.load_state_dict(ckpt.unflatten_optimizer("opt_g", tensors, state["opt_g"]))
+        self.opt_d.load_state_dict(ckpt.unflatten_optimizer("opt_d", tensors, state["opt_d"]))
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.noise.set_state(tensors["rng.noise"])
+        torch.set_rng_state(tensors["rng.torch"])
+        self.sampler.load_state(state["sampler"])
+        self.step, self.elapsed_s = int(state["step"]), float(state["elapsed_s"])
+        self.last_saved_step = self.step
+
+    def log(self, values: dict) -> None:
+        if self.is_main:
+            with open(self.run_dir / "log.jsonl", "a") as f:
+                f.write(json.dumps(values) + "\n")
+
+    # ---- the loop ------------------------------------------------------------------------
+    def _on_signal(self, signum, _frame) -> None:
+        self._stop = signal.Signals(signum).name
+
+    def run(self, on_step: Callable[[int, dict], None] | None = None) -> TrainResult:
+        t = self.cfg.train
+        handlers = {}
+        try:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                handlers[sig] = signal.signal(sig, self._on_signal)
+        except ValueError:   # not the main thread: the caller handles signals
+            pass
+        images_per_s, window_time, window_images = 0.0, 0.0, 0
+        try:
+            if self.step == 0:
+                self.save_samples()
+            while self.step < t.steps and self._stop is None:
+                start = time.perf_counter()
+                values = self.train_step()
+                step_time = time.perf_counter() - start    # train steps only, not grids or checkpoints
+                self.elapsed_s += step_time
+                window_time, window_images = window_time + step_time, window_images + t.batch_size
+                images_per_s = window_images / window_time           # over the last second or so
+                if window_time >= 1.0:
+                    window_time, window_images = 0.0, 0
+                values.update(step=self.step, images_per_s=images_per_s, elapsed_s=self.elapsed_s)
+                if self.step % t.log_every == 0 or self.step == t.steps:
+                    self.log(values)
+                if self.step % t.sample_every == 0 or self.step == t.steps:
+                    self.save_samples()
+                if self.step % t.checkpoint_every == 0 or self.step == t.steps:
+                    self.save_checkpoint()
+                if on_step:
+                    on_step(self.step, values)
+            if self._stop is not None and self.last_saved_step != self.step:
+                self.save_checkpoint()
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+        return TrainResult(self.run_dir, self.step, self._stop or "done", images_per_s, self.elapsed_s)
