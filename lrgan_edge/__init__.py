@@ -11,7 +11,7 @@ __all__ = ["PRESETS", "ModelConfig", "RunConfig", "TrainConfig", "get_preset", "
            "build_generator", "count_parameters", "LongRangeModule", "load_generator", "__version__"]
 
 
-def load_generator(path, device="cpu"):
+def load_generator(path, device="cpu", ema=True):
     """A trained generator from a run directory or checkpoint file: eval mode, EMA weights if any."""
     from .checkpoint import load_generator as _load
-    return _load(path, device=device)
+    return _load(path, device=device, ema=ema)

@@ -41,6 +41,7 @@ class ModelConfig:
     lrm_combine: str = "hadamard"  # "matmul" = the literal text reading, for study only (DESIGN §3)
     d_base_channels: int = 32      # discriminator width at full stage resolution; doubles per downsampling
     d_max_channels: int = 384      # cap of that doubling (32 -> 384 puts NoP-D at 7.6 M, as in the paper)
+    d_mbstd_group: int = 0         # >0: PGGAN minibatch-stddev feature over groups of this size (not in the paper)
 
     def __post_init__(self) -> None:
         if not _is_pow2(self.resolution) or self.resolution < 8:
@@ -62,8 +63,8 @@ class ModelConfig:
         for name in ("z_dim", "meta_dim", "g_channels_4x4", "g_min_channels", "d_base_channels", "d_max_channels"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)}: must be >= 1")
-        if self.meta_proj_dim < 0 or self.num_res_blocks < 0:
-            raise ConfigError("meta_proj_dim and num_res_blocks must be >= 0")
+        if self.meta_proj_dim < 0 or self.num_res_blocks < 0 or self.d_mbstd_group < 0:
+            raise ConfigError("meta_proj_dim, num_res_blocks and d_mbstd_group must be >= 0")
 
     @property
     def base_resolution(self) -> int:
@@ -79,8 +80,10 @@ class ModelConfig:
         return tuple(4 << k for k in range((self.resolution // 4).bit_length()))
 
     def g_channels_at(self, res: int) -> int:
-        return max(self.g_channels_4x4 * 4 // res, self.g_min_channels) if res <= self.base_resolution \
-            else self.g_channels_at(self.base_resolution)
+        """Generator width of the feature map at `res`: halves per upsampling down to the floor;
+        stages 2..K keep the first stage's final width (AttnGAN's NEXT_STAGE_G)."""
+        res = min(res, self.base_resolution)
+        return max(self.g_channels_4x4 * 4 // res, self.g_min_channels)
 
 
 @dataclass(frozen=True)

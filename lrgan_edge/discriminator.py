@@ -16,19 +16,35 @@ class StageDiscriminator(nn.Module):
     so it behaves the same on one rank or many.
     """
 
-    def __init__(self, resolution: int, base_channels: int, max_channels: int) -> None:
+    def __init__(self, resolution: int, base_channels: int, max_channels: int, mbstd_group: int = 0) -> None:
         super().__init__()
+        self.mbstd_group = mbstd_group
         layers: list[nn.Module] = []
         in_ch, out_ch, res = 3, base_channels, resolution
         while res > 4:
             layers += [spectral_norm(nn.Conv2d(in_ch, out_ch, 4, stride=2, padding=1)), nn.LeakyReLU(0.2)]
             in_ch, out_ch, res = out_ch, min(out_ch * 2, max_channels), res // 2
         self.encoder = nn.Sequential(*layers)
-        self.logit = spectral_norm(nn.Conv2d(in_ch, 1, 4))
+        self.logit = spectral_norm(nn.Conv2d(in_ch + (1 if mbstd_group else 0), 1, 4))
         self.resolution = resolution
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.logit(self.encoder(image)).flatten()   # (B,)
+        h = self.encoder(image)                                   # (B, C, 4, 4)
+        if self.mbstd_group:
+            h = minibatch_stddev(h, self.mbstd_group)             # (B, C + 1, 4, 4)
+        return self.logit(h).flatten()                            # (B,)
+
+
+def minibatch_stddev(h: torch.Tensor, group: int) -> torch.Tensor:
+    """PGGAN's minibatch standard deviation: one extra channel telling D how varied a group of
+    samples is, so that a collapsed generator is easy to spot (Karras et al. 2018, §3)."""
+    B, C, H, W = h.shape
+    g = min(group, B)
+    while B % g:
+        g -= 1
+    std = h.float().view(g, B // g, C, H, W).var(dim=0, unbiased=False).add(1e-8).sqrt()   # (B/g, C, H, W)
+    feat = std.mean(dim=(1, 2, 3)).to(h.dtype).view(-1, 1, 1, 1).repeat(g, 1, H, W)     # (B, 1, H, W)
+    return torch.cat([h, feat], dim=1)
 
 
 class Discriminators(nn.Module):
@@ -36,7 +52,7 @@ class Discriminators(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        self.stages = nn.ModuleList(StageDiscriminator(r, cfg.d_base_channels, cfg.d_max_channels)
+        self.stages = nn.ModuleList(StageDiscriminator(r, cfg.d_base_channels, cfg.d_max_channels, cfg.d_mbstd_group)
                                     for r in cfg.stage_resolutions)
 
     def forward(self, images: list[torch.Tensor]) -> list[torch.Tensor]:

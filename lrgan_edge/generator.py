@@ -37,8 +37,7 @@ class Generator(nn.Module):
             res = res * 2
             blocks = [ResBlock(ch) for _ in range(cfg.num_res_blocks)] + [UpBlock(ch, ch), self._maybe_lrm(res, ch)]
             self.stages.append(nn.Sequential(*[m for m in blocks if m is not None]))
-        self.to_rgb = nn.ModuleList(ToRGB(ch if k else cfg.g_channels_at(cfg.base_resolution))
-                                    for k in range(cfg.num_stages))
+        self.to_rgb = nn.ModuleList(ToRGB(ch) for _ in range(cfg.num_stages))   # every stage ends at width ch
         self.meta_bank: torch.Tensor | None = None   # [K, meta_dim] rows for sample(); set by training/loading
         self.metadata_source = "none"                # reported by every output that depends on it
 

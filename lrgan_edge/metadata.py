@@ -29,13 +29,12 @@ class MetadataEncoder(nn.Module):
 
     def __init__(self, source: str = "imagenet") -> None:
         super().__init__()
-        from torchvision.models import vgg16
         self.source = source
         self.features: nn.Module | None = None
         if source != "none":
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(0)   # "random-init" is the same encoder on every machine
-                self.features = vgg16(weights=None).features[:RELU5_3]
+                self.features = vgg16_features()
             if source != "random-init":
                 self.features.load_state_dict(_load_vgg_features(source))
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
@@ -65,6 +64,18 @@ class MetadataEncoder(nn.Module):
             if progress is not None:
                 progress(len(batch))
         return torch.cat(out) if out else torch.zeros(0, META_DIM)
+
+
+def vgg16_features() -> nn.Sequential:
+    """torchvision's VGG-16 `features[:30]` (up to relu5_3) with its initialisation, without the
+    120 M-parameter classifier that a full `vgg16()` would build and throw away."""
+    from torchvision.models.vgg import cfgs, make_layers
+    features = make_layers(cfgs["D"])[:RELU5_3]
+    for m in features.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+    return features
 
 
 def _load_vgg_features(source: str) -> dict[str, torch.Tensor]:

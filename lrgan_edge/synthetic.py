@@ -52,10 +52,10 @@ def longrange_consistency(images: torch.Tensor) -> torch.Tensor:
     """
     x = images.float()
     W = x.shape[-1]
-    left = x[..., : W // 2].flatten(1)
-    right = x[..., W - W // 2:].flip(-1).flatten(1)
-    left = left - left.mean(1, keepdim=True)
-    right = right - right.mean(1, keepdim=True)
+    left = x[..., : W // 2].flatten(2)                       # (B, 3, H*W/2)
+    right = x[..., W - W // 2:].flip(-1).flatten(2)
+    left = (left - left.mean(2, keepdim=True)).flatten(1)    # centred per channel: colour casts don't count
+    right = (right - right.mean(2, keepdim=True)).flatten(1)
     denom = left.norm(dim=1) * right.norm(dim=1)
     corr = (left * right).sum(1) / denom.clamp_min(1e-12)
     return torch.where(denom > 1e-6 * left.shape[1], corr, torch.zeros_like(corr))

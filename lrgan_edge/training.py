@@ -80,7 +80,9 @@ class Trainer:
         self.meta_bank = metadata[bank_idx].clone()
         fixed = torch.Generator().manual_seed(12345)   # the grid's noise never changes across a run
         self.fixed_z = torch.randn(t.sample_grid, m.z_dim, generator=fixed)
-        self.fixed_meta = self.meta_bank[torch.arange(t.sample_grid) % len(self.meta_bank)]
+        grid_rows = torch.arange(t.sample_grid) % len(self.meta_bank)
+        self.fixed_meta = self.meta_bank[grid_rows]
+        self.fixed_meta_images = data.images[bank_idx[grid_rows]]   # shown beside the grids (paper Fig. 3)
         self.step, self.elapsed_s, self.last_saved_step = 0, 0.0, None
         self._stop: str | None = None
 
@@ -158,6 +160,9 @@ class Trainer:
         out.parent.mkdir(exist_ok=True)
         nrow = max(1, int(math.sqrt(len(images))))
         save_image(images * 0.5 + 0.5, out, nrow=nrow)
+        meta_grid = out.parent / "meta_images.png"
+        if not meta_grid.exists():
+            save_image(to_float(self.fixed_meta_images) * 0.5 + 0.5, meta_grid, nrow=nrow)
         return out
 
     def save_checkpoint(self) -> None:
