@@ -42,3 +42,10 @@ def total_color_loss(stage_images: list[torch.Tensor], lambda_mean: float, lambd
     terms = [color_consistency_loss(stage_images[i], stage_images[i - 1], lambda_mean, lambda_cov)
              for i in range(1, len(stage_images))]
     return sum(terms) if terms else stage_images[0].new_zeros(())
+
+
+def r1_penalty(reals: list[torch.Tensor], logits: list[torch.Tensor]) -> torch.Tensor:
+    """sum over stages of E|dD_k(x)/dx|^2 on real images (Mescheder et al. 2018); an optional
+    regulariser, off in the paper presets. `reals` must require grad."""
+    grads = torch.autograd.grad([l.float().sum() for l in logits], reals, create_graph=True)
+    return sum(g.float().square().sum(dim=(1, 2, 3)).mean() for g in grads)

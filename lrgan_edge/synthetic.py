@@ -26,8 +26,8 @@ def _render_one(rng: np.random.Generator, R: int) -> np.ndarray:
     bg = rng.uniform(0.0, 0.3, size=3)
     hue, sat, val = rng.uniform(), rng.uniform(0.7, 1.0), rng.uniform(0.8, 1.0)
     fg = np.array(colorsys.hsv_to_rgb(hue, sat, val))
-    size = rng.uniform(0.07, 0.14) * R                      # radius / half-side in pixels
-    cx = rng.uniform(size + 1, 0.32 * R)                     # left shape, well away from the centre line
+    size = rng.uniform(0.09, 0.16) * R                      # radius / half-side in pixels
+    cx = rng.uniform(size + 1, 0.44 * R - size)              # left shape, clear of the centre line
     cy = rng.uniform(size + 1, R - size - 1)
     kind = SHAPES[rng.integers(len(SHAPES))]
     ys, xs = np.mgrid[0:R, 0:R] + 0.5                        # pixel centres

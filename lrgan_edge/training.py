@@ -28,7 +28,7 @@ from .data import EpochSampler, ImageSet, stage_pyramid, to_float
 from .discriminator import Discriminators
 from .errors import TrainingError
 from .generator import Generator
-from .losses import discriminator_loss, generator_adversarial_loss, total_color_loss
+from .losses import discriminator_loss, generator_adversarial_loss, r1_penalty, total_color_loss
 from .metadata import MetadataEncoder
 
 
@@ -99,12 +99,17 @@ class Trainer:
         return torch.autocast("cuda", dtype=self.amp_dtype, enabled=self.amp_dtype is not None)
 
     def d_step(self, real_stages: list[torch.Tensor], fake_stages: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        t = self.cfg.train
         self.opt_d.zero_grad(set_to_none=True)
+        r1 = t.r1_gamma > 0 and self.step % t.r1_every == 0
+        if r1:
+            real_stages = [r.detach().requires_grad_(True) for r in real_stages]
         with self._autocast():
             real_logits = self.D(real_stages)
             fake_logits = self.D([f.detach() for f in fake_stages])
             loss = discriminator_loss([r.float() for r in real_logits], [f.float() for f in fake_logits])
-        self.scaler.scale(loss).backward()
+        penalty = r1_penalty(real_stages, real_logits) * (t.r1_gamma / 2 * t.r1_every) if r1 else loss.new_zeros(())
+        self.scaler.scale(loss + penalty).backward()
         self.scaler.step(self.opt_d)
         return {"loss_d": loss.detach(),
                 "d_real": torch.stack([r.float().mean() for r in real_logits]).mean().detach(),

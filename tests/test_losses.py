@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from lrgan_edge.losses import (color_consistency_loss, color_mean_covariance, discriminator_loss,
-                               generator_adversarial_loss, total_color_loss)
+                               generator_adversarial_loss, r1_penalty, total_color_loss)
 
 
 def test_mean_covariance_against_numpy():
@@ -55,3 +55,10 @@ def test_gan_losses_hand_computation():
     expected_g = 2 * (-0.5 * torch.log(sig(fake[0])).mean())
     torch.testing.assert_close(generator_adversarial_loss(fake + fake), expected_g)
     assert math.isclose(float(discriminator_loss([torch.zeros(3)], [torch.zeros(3)])), math.log(2), rel_tol=1e-6)
+
+
+def test_r1_penalty_of_a_linear_discriminator():
+    a = torch.randn(3, 4, 4)
+    reals = [torch.randn(2, 3, 4, 4, requires_grad=True), torch.randn(2, 3, 4, 4, requires_grad=True)]
+    logits = [(x * a).sum(dim=(1, 2, 3)) for x in reals]        # dD/dx = a for every image
+    torch.testing.assert_close(r1_penalty(reals, logits), 2 * a.square().sum())

@@ -4,7 +4,7 @@ import torch
 from lrgan_edge import PRESETS, build_generator, count_parameters
 from lrgan_edge.blocks import GLU, ResBlock, UpBlock
 from lrgan_edge.config import ModelConfig
-from lrgan_edge.discriminator import build_discriminators
+from lrgan_edge.discriminator import build_discriminators, minibatch_stddev
 from lrgan_edge.errors import ConfigError
 from lrgan_edge.lrm import LongRangeModule
 
@@ -89,3 +89,11 @@ def test_sample_is_seeded_and_uses_bank(tiny):
     assert a.shape == (6, 3, 32, 32)
     torch.testing.assert_close(a, b)
     assert not torch.allclose(a, c)
+
+
+def test_minibatch_stddev_feature():
+    same = torch.randn(1, 5, 4, 4).repeat(4, 1, 1, 1)
+    out = minibatch_stddev(same, group=4)
+    assert out.shape == (4, 6, 4, 4) and out[:, 5].max() < 1e-3          # identical samples: no spread
+    varied = minibatch_stddev(torch.randn(6, 5, 4, 4), group=4)          # 6 % 4 != 0: groups of 3
+    assert varied.shape == (6, 6, 4, 4) and varied[:, 5].min() > 0.5
