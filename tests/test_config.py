@@ -39,3 +39,11 @@ def test_cross_field_checks(tiny):
         tiny.with_overrides({"batch_size": 0})
     with pytest.raises(ConfigError, match="first stage"):
         tiny.with_overrides({"num_stages": 4})
+
+
+def test_export_and_benchmarks_install_under_the_package():
+    """DESIGN §2: the top-level export/ and benchmarks/ folders install as lrgan_edge.export / .benchmarks."""
+    import lrgan_edge.benchmarks
+    import lrgan_edge.export
+    assert lrgan_edge.export.__file__.replace("\\", "/").endswith("export/__init__.py")
+    assert lrgan_edge.benchmarks.__file__.replace("\\", "/").endswith("benchmarks/__init__.py")
