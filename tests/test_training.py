@@ -57,16 +57,19 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
     assert (tmp_path / CHECKPOINT_NAME).read_bytes() == before
 
 
-def test_sigterm_saves_and_stops(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_saves_and_stops(tmp_path, sig):
+    before = signal.getsignal(sig)
+
     def on_progress(phase, total):
         if phase == "train":
-            return lambda step, values: os.kill(os.getpid(), signal.SIGTERM) if step == 1 else None
+            return lambda step, values: os.kill(os.getpid(), sig) if step == 1 else None
         return lambda n: None
     result = run_training(DATA, tmp_path, "tiny", {"train.steps": 50, "train.checkpoint_every": 100},
                           on_progress=on_progress, **quiet)
-    assert result.stopped_by == "SIGTERM" and result.step == 1
-    assert weights(tmp_path)[1]["step"] == 1
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL            # handlers restored
+    assert result.stopped_by == sig.name and result.step == 1
+    assert weights(tmp_path)[1]["step"] == 1                             # saved although not a checkpoint step
+    assert signal.getsignal(sig) is before                               # handlers restored
 
 
 def test_refuses_to_overwrite_another_run(tmp_path):
