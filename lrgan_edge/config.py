@@ -16,7 +16,6 @@ from .errors import ConfigError
 CONFIG_FORMAT_VERSION = 1
 ATTENTION_KINDS = ("lrm", "none")
 COMBINE_KINDS = ("hadamard", "matmul")
-METADATA_SOURCES = ("imagenet", "random-init", "none")
 
 
 def _is_pow2(x: int) -> bool:

@@ -29,7 +29,6 @@ from .discriminator import Discriminators
 from .errors import TrainingError
 from .generator import Generator
 from .losses import discriminator_loss, generator_adversarial_loss, r1_penalty, total_color_loss
-from .metadata import MetadataEncoder
 
 
 @dataclass

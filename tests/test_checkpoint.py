@@ -2,7 +2,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from lrgan_edge import build_generator, load_generator
+from lrgan_edge import load_generator
 from lrgan_edge.checkpoint import CHECKPOINT_NAME, read_checkpoint
 from lrgan_edge.errors import CheckpointError
 from lrgan_edge.rundir import run_training
