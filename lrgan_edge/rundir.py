@@ -49,10 +49,6 @@ def write_config(out: Path, cfg: RunConfig, data: str) -> None:
     ckpt.atomic_write_bytes(out / ckpt.CONFIG_NAME, (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode())
 
 
-def resolve_config(preset: str, overrides: dict[str, object]) -> RunConfig:
-    return get_preset(preset).with_overrides(overrides)
-
-
 def resume_config(saved: RunConfig, overrides: dict[str, object]) -> RunConfig:
     """The saved config with training overrides (e.g. more steps); the model cannot change."""
     cfg = saved.with_overrides(overrides)
@@ -70,10 +66,6 @@ def encode_metadata(data: ImageSet, source: str, device: torch.device, progress=
     """Metadata of every training image, computed once (the encoder is frozen)."""
     encoder = MetadataEncoder(source)
     return encoder.encode_batched(data.images, device=device, progress=progress)
-
-
-def load_data(spec: str, cfg: RunConfig, workers: int) -> ImageSet:
-    return load_images(spec, cfg.model.resolution, workers=workers)
 
 
 def run_training(data: str | None, out: Path, preset: str | None, overrides: dict[str, object], *,
@@ -96,11 +88,11 @@ def run_training(data: str | None, out: Path, preset: str | None, overrides: dic
         if state.get("data") and data != state["data"]:
             on_message(f"note: resuming on --data {data}; the run started on {state['data']}")
     else:
-        cfg = resolve_config(preset or "paper-ffhq", overrides)
+        cfg = get_preset(preset or "paper-ffhq").with_overrides(overrides)
         if data is None:
             raise ConfigError("--data is required for a new run: a folder of images, a .zip, or synthetic:longrange")
         prepare_new_run(out, overwrite)
-    images = load_data(data, cfg, workers)
+    images = load_images(data, cfg.model.resolution, workers=workers)
     if images.skipped_summary():
         on_message(f"warning: {images.skipped_summary()}")
     on_message(f"data: {len(images)} images at {cfg.model.resolution}x{cfg.model.resolution} from {data}; "
