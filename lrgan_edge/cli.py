@@ -135,6 +135,21 @@ def sample(
 
 
 @app.command()
+def export(
+    run_dir: Path = typer.Argument(..., help="Run directory (or checkpoint file)."),
+    target: str = typer.Option(..., help="onnx, executorch, coreml or all."),
+    out: Path = typer.Option(..., help="Export directory (artifacts, manifest.json, meta_bank.bin)."),
+    resolution: Optional[int] = typer.Option(None, help="Export a lower stage's output (e.g. 64 or 128 of a 256 model)."),
+    overwrite: bool = typer.Option(False, help="Replace an export already in --out."),
+) -> None:
+    """Export the generator (EMA weights), each artifact checked against PyTorch."""
+    from lrgan_edge.export.pipeline import export_run
+    manifest, _ = export_run(run_dir, target, out, resolution=resolution, overwrite=overwrite,
+                             on_message=console.print)
+    console.print(f"wrote {manifest}")
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("runs/demo"), help="Where the demo writes its run and report."),
     steps: Optional[int] = typer.Option(None, help="Training steps (default: the demo preset's)."),

@@ -27,3 +27,7 @@ class RunDirError(LrganError):
 
 class TrainingError(LrganError):
     """A training run that cannot go on (for example a non-finite loss)."""
+
+
+class ExportError(LrganError):
+    """An export that cannot be made, or whose numbers drift from PyTorch."""

@@ -94,3 +94,13 @@ def test_bad_inputs_get_one_line(trained, tmp_path, image_folder):
     assert_one_line_error(cli("sample", broken, "-n", 1, "--out", tmp_path / "g.png"), "truncated")
     assert_one_line_error(cli("train", "--resume", broken), "truncated")
     assert_one_line_error(cli("sample", tmp_path / "nowhere"), "does not exist")
+
+
+def test_export_command(trained, tmp_path):
+    out = tmp_path / "export"
+    result = cli("export", trained, "--target", "onnx", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert "parity ok" in result.stdout and (out / "tiny.onnx").is_file() and (out / "manifest.json").is_file()
+    assert_one_line_error(cli("export", trained, "--target", "tflite", "--out", tmp_path / "x"),
+                          "unknown target 'tflite'", "onnx, executorch, coreml, all")
+    assert_one_line_error(cli("export", trained, "--target", "onnx", "--out", out), "already holds an export")

@@ -1,0 +1,122 @@
+"""What every export target shares: the export wrapper, example inputs, parity, the manifest.
+
+The wrapper is the generator's final stage (or a lower stage, `resolution`), with static
+spatial shapes, inputs `z: [B, z_dim]` and `meta: [B, 512]`, and the LRM on its plain
+matmul/softmax path. `manifest.json` is the single source of truth for apps and benchmarks.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lrgan_edge import __version__
+from lrgan_edge.errors import ExportError
+from lrgan_edge.generator import Generator
+
+TARGETS = ("onnx", "executorch", "coreml")
+MANIFEST_NAME = "manifest.json"
+META_BANK_NAME = "meta_bank.bin"
+OUTPUT_RANGE = (-1.0, 1.0)
+
+
+class ExportGenerator(nn.Module):
+    """z, meta -> image of one stage: what is exported."""
+
+    def __init__(self, generator: Generator, resolution: int | None = None) -> None:
+        super().__init__()
+        stages = generator.cfg.stage_resolutions
+        resolution = resolution or stages[-1]
+        if resolution not in stages:
+            raise ExportError(f"--resolution {resolution}: this model produces {', '.join(map(str, stages))}")
+        generator.set_fast_attention(False)          # export always takes the plain path (DESIGN §3)
+        self.generator = generator.eval()
+        self.num_stages = stages.index(resolution) + 1
+        self.resolution = resolution
+        self.eval()
+
+    def forward(self, z: torch.Tensor, meta: torch.Tensor) -> torch.Tensor:
+        return self.generator.forward_stages(z, meta, self.num_stages)[-1]
+
+
+@dataclass
+class Artifact:
+    file: str
+    target: str
+    dtype: str
+    parity: dict[str, Any]
+    extra: dict[str, Any]
+
+
+def example_inputs(module: ExportGenerator, batch: int = 1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Noise and metadata rows from the bank (zeros without one), as an app would feed them."""
+    G = module.generator
+    gen = torch.Generator().manual_seed(seed)
+    z = torch.randn(batch, G.z_dim, generator=gen)
+    if G.meta_bank is not None and len(G.meta_bank):
+        meta = G.meta_bank[torch.randint(len(G.meta_bank), (batch,), generator=gen)].float()
+    else:
+        meta = torch.zeros(batch, G.meta_dim)
+    return z, meta
+
+
+def parity_report(reference: torch.Tensor, candidate, tolerance: float, runtime: str) -> dict[str, Any]:
+    """Max / mean absolute difference and PSNR (images in [-1, 1]) against eager PyTorch fp32."""
+    cand = torch.as_tensor(np.asarray(candidate), dtype=torch.float32)
+    if cand.shape != reference.shape:
+        return {"runtime": runtime, "passed": False, "tolerance": tolerance,
+                "error": f"output shape {tuple(cand.shape)} != {tuple(reference.shape)}"}
+    diff = (cand - reference.float()).abs()
+    mse = float(diff.square().mean())
+    psnr = float("inf") if mse == 0 else 10 * math.log10(4.0 / mse)     # peak-to-peak range 2
+    max_abs = float(diff.max())
+    return {"runtime": runtime, "max_abs_diff": max_abs, "mean_abs_diff": float(diff.mean()),
+            "psnr_db": round(psnr, 2) if math.isfinite(psnr) else None, "tolerance": tolerance,
+            "passed": max_abs <= tolerance}
+
+
+def io_description(module: ExportGenerator, batch: int | str) -> dict[str, Any]:
+    G = module.generator
+    return {"inputs": [{"name": "z", "shape": [batch, G.z_dim], "dtype": "float32"},
+                       {"name": "meta", "shape": [batch, G.meta_dim], "dtype": "float32"}],
+            "output": {"name": "image", "shape": [batch, 3, module.resolution, module.resolution],
+                       "dtype": "float32", "range": list(OUTPUT_RANGE), "layout": "NCHW"}}
+
+
+def prepare_out_dir(out: Path, overwrite: bool) -> None:
+    if (out / MANIFEST_NAME).exists() and not overwrite:
+        raise ExportError(f"--out {out} already holds an export (manifest.json); pass --overwrite to replace it "
+                          f"or choose another directory")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def write_meta_bank(out: Path, bank: torch.Tensor | None, meta_dim: int) -> dict[str, Any]:
+    """meta_bank.bin: little-endian float32, row-major, shape [K, 512] (DESIGN §7)."""
+    rows = bank.float().cpu().numpy() if bank is not None else np.zeros((1, meta_dim), np.float32)
+    (out / META_BANK_NAME).write_bytes(rows.astype("<f4", copy=False).tobytes(order="C"))
+    return {"file": META_BANK_NAME, "shape": list(rows.shape), "dtype": "float32", "byte_order": "little",
+            "layout": "row-major"}
+
+
+def write_manifest(out: Path, module: ExportGenerator, name: str, metadata_source: str,
+                   meta_bank: dict[str, Any], artifacts: list[Artifact]) -> Path:
+    existing = {}
+    path = out / MANIFEST_NAME
+    if path.exists():   # other targets exported into this directory earlier stay listed
+        existing = {a["file"]: a for a in json.loads(path.read_text()).get("artifacts", [])}
+    for art in artifacts:
+        existing[art.file] = {"file": art.file, "target": art.target, "dtype": art.dtype,
+                              **io_description(module, art.extra.pop("batch", 1)), "parity": art.parity,
+                              **art.extra, "package_version": __version__}
+    manifest = {"name": name, "package_version": __version__, "resolution": module.resolution,
+                "metadata_source": metadata_source, "meta_bank": meta_bank,
+                "artifacts": sorted(existing.values(), key=lambda a: a["file"])}
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+    return path
