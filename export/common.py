@@ -30,13 +30,16 @@ OUTPUT_RANGE = (-1.0, 1.0)
 class ExportGenerator(nn.Module):
     """z, meta -> image of one stage: what is exported."""
 
-    def __init__(self, generator: Generator, resolution: int | None = None) -> None:
+    def __init__(self, generator: Generator, resolution: int | None = None, friendly: bool = True) -> None:
         super().__init__()
         stages = generator.cfg.stage_resolutions
         resolution = resolution or stages[-1]
         if resolution not in stages:
             raise ExportError(f"--resolution {resolution}: this model produces {', '.join(map(str, stages))}")
         generator.set_fast_attention(False)          # export always takes the plain path (DESIGN §3)
+        if friendly:                                 # delegable forms of IN, GLU and upsample+conv
+            from .friendly import export_friendly
+            generator = export_friendly(generator)
         self.generator = generator.eval()
         self.num_stages = stages.index(resolution) + 1
         self.resolution = resolution

@@ -64,7 +64,8 @@ def test_executorch_parity_and_delegation_counts(exported, run_dir):
     out, manifest = exported
     a = artifact(manifest, "executorch")
     assert a["parity"]["passed"] and a["parity"]["max_abs_diff"] <= 1e-4
-    assert a["delegated_ops"] > 0 and a["non_delegated_ops"] == sum(a["non_delegated"].values())
+    assert a["delegated_ops"] > 0
+    assert a["non_delegated_ops"] == 0, f"compute ops left to portable kernels: {a['non_delegated']}"
     G = load_generator(run_dir)
     z, meta = torch.randn(1, G.z_dim), G.meta_bank[3:4]
     got = Runtime.get().load_program(str(out / a["file"])).load_method("forward").execute([z, meta])[0]
