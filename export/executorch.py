@@ -11,7 +11,10 @@ from lrgan_edge.errors import ExportError
 
 from .common import Artifact, ExportGenerator, example_inputs, parity_report
 
-TOLERANCE = 1e-4
+TOLERANCE = 1e-4           # fp32: max |diff| against eager PyTorch
+MIN_PSNR_DB_INT8 = 30.0    # int8: PSNR against eager fp32 PyTorch over PSNR_SAMPLES samples
+PSNR_SAMPLES = 16
+CALIBRATION_SAMPLES = 32
 INSTALL_HINT = "pip install 'lrgan-edge[executorch]'  (executorch==1.5.1)"
 STRUCTURAL_OPS = ("getitem", "executorch_call_delegate")   # plumbing, not compute
 
@@ -33,24 +36,49 @@ def delegation_counts(edge_program) -> dict[str, object]:
     return {"delegated_ops": delegated, "non_delegated_ops": sum(left.values()), "non_delegated": dict(left)}
 
 
-def export_executorch(module: ExportGenerator, out: Path, name: str) -> Artifact:
+def quantize_int8(module: ExportGenerator, example) -> torch.nn.Module:
+    """PT2E with the XNNPACK quantizer (symmetric, per-channel weights), calibrated on generated inputs."""
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (XNNPACKQuantizer,
+                                                                          get_symmetric_quantization_config)
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    quantizer = XNNPACKQuantizer()
+    quantizer.set_global(get_symmetric_quantization_config(is_per_channel=True))
+    prepared = prepare_pt2e(torch.export.export(module, example).module(), quantizer)
+    with torch.no_grad():
+        for i in range(CALIBRATION_SAMPLES):
+            prepared(*example_inputs(module, batch=1, seed=100 + i))
+    return convert_pt2e(prepared)
+
+
+def export_executorch(module: ExportGenerator, out: Path, name: str, quantize: str | None = None) -> Artifact:
     try:
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
         from executorch.exir import to_edge_transform_and_lower
         from executorch.runtime import Runtime
     except ImportError:
         raise ExportError(f"the executorch target needs its extra: {INSTALL_HINT}") from None
-    z, meta = example_inputs(module, batch=1)
-    program = torch.export.export(module, (z, meta))
-    edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
+    if quantize not in (None, "int8"):
+        raise ExportError(f"--quantize {quantize}: use int8 (or leave it out for fp32)")
+    example = example_inputs(module, batch=1)
+    graph = quantize_int8(module, example) if quantize else module
+    edge = to_edge_transform_and_lower(torch.export.export(graph, example), partitioner=[XnnpackPartitioner()])
     counts = delegation_counts(edge)
-    file = out / f"{name}_xnnpack_fp32.pte"
+    dtype = quantize or "fp32"
+    file = out / f"{name}_xnnpack_{dtype}.pte"
     file.write_bytes(edge.to_executorch().buffer)
 
-    z, meta = example_inputs(module, batch=1, seed=1)
-    with torch.no_grad():
-        reference = module(z, meta)
     method = Runtime.get().load_program(str(file)).load_method("forward")
-    got = method.execute([z, meta])[0]
-    parity = parity_report(reference, got, TOLERANCE, "executorch runtime (XNNPACK, CPU)")
-    return Artifact(file.name, "executorch", "float32", parity, {"batch": 1, "backend": "xnnpack", **counts})
+    samples = [example_inputs(module, batch=1, seed=1000 + i) for i in range(PSNR_SAMPLES if quantize else 1)]
+    with torch.no_grad():
+        reference = torch.cat([module(z, meta) for z, meta in samples])
+    got = torch.cat([method.execute([z, meta])[0] for z, meta in samples])
+    runtime = "executorch runtime (XNNPACK, CPU)"
+    if quantize:
+        parity = parity_report(reference, got, float("inf"), runtime)
+        parity.update(min_psnr_db=MIN_PSNR_DB_INT8, samples=len(samples),
+                      passed=(parity["psnr_db"] or float("inf")) >= MIN_PSNR_DB_INT8)
+        parity.pop("tolerance")
+    else:
+        parity = parity_report(reference, got, TOLERANCE, runtime)
+    return Artifact(file.name, "executorch", "int8" if quantize else "float32", parity,
+                    {"batch": 1, "backend": "xnnpack", **counts})

@@ -29,13 +29,25 @@ def exporter(target: str):
     return export_coreml
 
 
+def describe_parity(parity: dict) -> str:
+    status = {True: "ok", False: "FAILED", None: "not run"}[parity["passed"]]
+    if parity.get("skipped"):
+        return f"parity {status}: {parity['skipped']}"
+    if "min_psnr_db" in parity:
+        return f"parity {status} (PSNR {parity['psnr_db']} dB vs fp32 PyTorch, goal >= {parity['min_psnr_db']:.0f} dB)"
+    return f"parity {status} (max |diff| {parity['max_abs_diff']:.3g}, tolerance {parity['tolerance']:.0e})"
+
+
 def export_run(run_dir: str | Path, target: str, out: str | Path, resolution: int | None = None,
-               overwrite: bool = False, on_message=print) -> tuple[Path, list[Artifact]]:
+               overwrite: bool = False, quantize: str | None = None, coreml_precision: str = "float16",
+               on_message=print) -> tuple[Path, list[Artifact]]:
     """Export, check every artifact against eager PyTorch, write manifest.json and meta_bank.bin.
 
     Raises ExportError after writing the manifest (failed artifacts marked) when parity fails.
     """
     targets = resolve_targets(target)
+    if quantize not in (None, "int8"):
+        raise ExportError(f"--quantize {quantize}: use int8 (or leave it out for fp32)")
     exporters = [(t, exporter(t)) for t in targets]            # fail on an unknown/missing target first
     cfg, *_ = read_checkpoint(run_dir)
     G = load_generator(run_dir)
@@ -45,16 +57,19 @@ def export_run(run_dir: str | Path, target: str, out: str | Path, resolution: in
     prepare_out_dir(out, overwrite)
     artifacts = []
     for t, export in exporters:
-        art = export(module, out, name)
-        status = {True: "ok", False: "FAILED", None: "not run"}[art.parity["passed"]]
-        on_message(f"{t}: {art.file}  parity {status} (max |diff| {art.parity.get('max_abs_diff', float('nan')):.2e}, "
-                   f"tolerance {art.parity['tolerance']:.0e})")
-        artifacts.append(art)
+        if t == "executorch":
+            arts = [export(module, out, name)] + ([export(module, out, name, quantize=quantize)] if quantize else [])
+        elif t == "coreml":
+            arts = [export(module, out, name, precision=coreml_precision)]
+        else:
+            arts = [export(module, out, name)]
+        for art in arts:
+            on_message(f"{t}: {art.file}  {describe_parity(art.parity)}")
+        artifacts += arts
     bank = write_meta_bank(out, G.meta_bank, G.meta_dim)
     manifest = write_manifest(out, module, name, G.metadata_source, bank, artifacts)
     failed = [a for a in artifacts if a.parity["passed"] is False]
     if failed:
-        detail = "; ".join(f"{a.file}: max |diff| {a.parity.get('max_abs_diff', float('nan')):.3g} > "
-                           f"{a.parity['tolerance']:.0e}" for a in failed)
+        detail = "; ".join(f"{a.file}: {describe_parity(a.parity)}" for a in failed)
         raise ExportError(f"export drifts from PyTorch ({detail}); artifacts kept and marked failed in {manifest}")
     return manifest, artifacts

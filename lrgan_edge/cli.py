@@ -140,12 +140,14 @@ def export(
     target: str = typer.Option(..., help="onnx, executorch, coreml or all."),
     out: Path = typer.Option(..., help="Export directory (artifacts, manifest.json, meta_bank.bin)."),
     resolution: Optional[int] = typer.Option(None, help="Export a lower stage's output (e.g. 64 or 128 of a 256 model)."),
+    quantize: Optional[str] = typer.Option(None, help="int8: also write an int8 XNNPACK .pte (PT2E, calibrated)."),
+    coreml_precision: str = typer.Option("float16", help="Core ML compute precision: float16 or float32."),
     overwrite: bool = typer.Option(False, help="Replace an export already in --out."),
 ) -> None:
     """Export the generator (EMA weights), each artifact checked against PyTorch."""
     from lrgan_edge.export.pipeline import export_run
-    manifest, _ = export_run(run_dir, target, out, resolution=resolution, overwrite=overwrite,
-                             on_message=console.print)
+    manifest, _ = export_run(run_dir, target, out, resolution=resolution, overwrite=overwrite, quantize=quantize,
+                             coreml_precision=coreml_precision, on_message=console.print)
     console.print(f"wrote {manifest}")
 
 

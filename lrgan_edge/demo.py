@@ -1,4 +1,5 @@
-"""The embedded demo: train the `demo` preset on built-in synthetic data, sample it and score it.
+"""The embedded demo: train the `demo` preset on built-in synthetic data, sample it, score it, and
+export it to every target (each checked against PyTorch).
 
 The score is the long-range consistency of `synthetic.py`: real images score 1, an untrained
 generator near 0; how far training moves the generator towards 1 is what the demo shows.
@@ -50,10 +51,17 @@ def run_demo(out: Path, steps: int | None = None, device: str = "auto", on_messa
     save_image(G.sample(64, seed=0) * 0.5 + 0.5, grid, nrow=8)
     scores = score_generators(out)
     cfg, *_ = read_checkpoint(out)
+    export_start = time.perf_counter()
+    from lrgan_edge.export.pipeline import export_run
+    manifest, artifacts = export_run(out, "all", out / "export", quantize="int8", overwrite=True, on_message=on_message)
+    export_s = time.perf_counter() - export_start
     report = {"preset": "demo", "data": DEMO_DATA, "metadata": G.metadata_source, "steps": result.step,
               "images_per_s": round(result.images_per_s, 2), "train_wall_s": round(train_s, 1),
               "total_wall_s": round(time.perf_counter() - start, 1),
               "nop_g": count_parameters(build_generator(cfg)), "nop_d": count_parameters(build_discriminators(cfg)),
-              "consistency": {k: round(v, 4) for k, v in scores.items()}, "grid": str(grid)}
+              "consistency": {k: round(v, 4) for k, v in scores.items()}, "grid": str(grid),
+              "export": {"manifest": str(manifest), "wall_s": round(export_s, 1),
+                         "artifacts": {a.file: {"passed": a.parity["passed"], "max_abs_diff": a.parity.get("max_abs_diff"),
+                                                "psnr_db": a.parity.get("psnr_db")} for a in artifacts}}}
     (out / "demo_report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report

@@ -110,3 +110,21 @@ def test_parity_failure_keeps_artifact_and_marks_it(run_dir, tmp_path, monkeypat
         export_run(run_dir, "onnx", tmp_path, **quiet)
     manifest = json.loads((tmp_path / MANIFEST_NAME).read_text())
     assert manifest["artifacts"][0]["parity"]["passed"] is False and (tmp_path / "tiny.onnx").exists()
+
+
+def test_int8_executorch(run_dir, tmp_path):
+    manifest, _ = export_run(run_dir, "executorch", tmp_path, quantize="int8", **quiet)
+    data = json.loads(manifest.read_text())
+    a = next(x for x in data["artifacts"] if x["dtype"] == "int8")
+    assert a["file"] == "tiny_xnnpack_int8.pte" and a["non_delegated_ops"] == 0
+    assert a["parity"]["samples"] == 16 and a["parity"]["psnr_db"] >= 30
+    assert (tmp_path / a["file"]).stat().st_size < (tmp_path / "tiny_xnnpack_fp32.pte").stat().st_size
+    with pytest.raises(ExportError, match="--quantize int4: use int8"):
+        export_run(run_dir, "executorch", tmp_path / "q", quantize="int4", **quiet)
+
+
+def test_missing_extra_names_the_install_line(run_dir, tmp_path, monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)        # as if the extra were not installed
+    with pytest.raises(ExportError, match=r"pip install 'lrgan-edge\[onnx\]'"):
+        export_run(run_dir, "onnx", tmp_path, **quiet)
