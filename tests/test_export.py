@@ -106,7 +106,7 @@ def test_bad_targets_and_dirs(run_dir, exported, tmp_path):
 def test_parity_failure_keeps_artifact_and_marks_it(run_dir, tmp_path, monkeypatch):
     import lrgan_edge.export.onnx as onnx_target
     monkeypatch.setattr(onnx_target, "TOLERANCE", 0.0)
-    with pytest.raises(ExportError, match=r"drifts from PyTorch \(tiny.onnx: max \|diff\|"):
+    with pytest.raises(ExportError, match=r"drifts from PyTorch \(tiny.onnx: parity FAILED \(max \|diff\|"):
         export_run(run_dir, "onnx", tmp_path, **quiet)
     manifest = json.loads((tmp_path / MANIFEST_NAME).read_text())
     assert manifest["artifacts"][0]["parity"]["passed"] is False and (tmp_path / "tiny.onnx").exists()
