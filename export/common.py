@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,9 +95,16 @@ def io_description(module: ExportGenerator, batch: int | str) -> dict[str, Any]:
 
 
 def prepare_out_dir(out: Path, overwrite: bool) -> None:
-    if (out / MANIFEST_NAME).exists() and not overwrite:
-        raise ExportError(f"--out {out} already holds an export (manifest.json); pass --overwrite to replace it "
-                          f"or choose another directory")
+    """Refuse an out dir holding another export; with `overwrite`, remove that export's files."""
+    manifest = out / MANIFEST_NAME
+    if manifest.exists():
+        if not overwrite:
+            raise ExportError(f"--out {out} already holds an export (manifest.json); pass --overwrite to replace it "
+                              f"or choose another directory")
+        old = [a["file"] for a in json.loads(manifest.read_text()).get("artifacts", [])] + [META_BANK_NAME, MANIFEST_NAME]
+        for name in old:
+            path = out / Path(name).name                     # only files directly in the export dir
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
 
 
@@ -110,14 +118,13 @@ def write_meta_bank(out: Path, bank: torch.Tensor | None, meta_dim: int) -> dict
 
 def write_manifest(out: Path, module: ExportGenerator, name: str, metadata_source: str,
                    meta_bank: dict[str, Any], artifacts: list[Artifact]) -> Path:
-    existing = {}
     path = out / MANIFEST_NAME
-    if path.exists():   # other targets exported into this directory earlier stay listed
-        existing = {a["file"]: a for a in json.loads(path.read_text()).get("artifacts", [])}
+    existing = {}
     for art in artifacts:
+        extra = dict(art.extra)
         existing[art.file] = {"file": art.file, "target": art.target, "dtype": art.dtype,
-                              **io_description(module, art.extra.pop("batch", 1)), "parity": art.parity,
-                              **art.extra, "package_version": __version__}
+                              **io_description(module, extra.pop("batch", 1)), "parity": art.parity,
+                              **extra, "package_version": __version__}
     manifest = {"name": name, "package_version": __version__, "resolution": module.resolution,
                 "metadata_source": metadata_source, "meta_bank": meta_bank,
                 "artifacts": sorted(existing.values(), key=lambda a: a["file"])}

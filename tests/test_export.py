@@ -103,6 +103,13 @@ def test_bad_targets_and_dirs(run_dir, exported, tmp_path):
         export_run(tmp_path / "nope", "onnx", tmp_path / "y", **quiet)
 
 
+def test_overwrite_replaces_the_previous_export(run_dir, tmp_path):
+    export_run(run_dir, "onnx", tmp_path, **quiet)
+    manifest, _ = export_run(run_dir, "onnx", tmp_path, resolution=16, overwrite=True, **quiet)
+    files = [a["file"] for a in json.loads(manifest.read_text())["artifacts"]]
+    assert files == ["tiny_16.onnx"] and not (tmp_path / "tiny.onnx").exists()
+
+
 def test_parity_failure_keeps_artifact_and_marks_it(run_dir, tmp_path, monkeypatch):
     import lrgan_edge.export.onnx as onnx_target
     monkeypatch.setattr(onnx_target, "TOLERANCE", 0.0)
