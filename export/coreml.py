@@ -4,6 +4,7 @@ skipped with the reason recorded."""
 
 from __future__ import annotations
 
+import logging
 import platform
 from collections import Counter
 from pathlib import Path
@@ -43,6 +44,7 @@ def validate_program(model, module: ExportGenerator, precision: str) -> dict[str
 
 
 def export_coreml(module: ExportGenerator, out: Path, name: str, precision: str = "float16") -> Artifact:
+    logging.getLogger("coremltools").setLevel(logging.ERROR)   # Linux: "Failed to load _MLModelProxy" is expected
     try:
         import coremltools as ct
     except ImportError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 from pathlib import Path
 
 import torch
@@ -24,9 +26,10 @@ def export_onnx(module: ExportGenerator, out: Path, name: str) -> Artifact:
     file = out / f"{name}.onnx"
     z, meta = example_inputs(module, batch=2)
     batch = torch.export.Dim("batch", min=1, max=1024)
-    program = torch.onnx.export(module, (z, meta), dynamo=True, opset_version=OPSET, verbose=False,
-                                input_names=["z", "meta"], output_names=["image"],
-                                dynamic_shapes={"z": {0: batch}, "meta": {0: batch}})
+    with contextlib.redirect_stdout(io.StringIO()):      # the exporter narrates each pass on stdout
+        program = torch.onnx.export(module, (z, meta), dynamo=True, opset_version=OPSET, verbose=False,
+                                    input_names=["z", "meta"], output_names=["image"],
+                                    dynamic_shapes={"z": {0: batch}, "meta": {0: batch}})
     program.save(str(file))
     onnx.checker.check_model(str(file), full_check=True)
 
