@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from lrgan_edge.checkpoint import load_generator, read_checkpoint
@@ -18,15 +19,22 @@ def resolve_targets(target: str) -> list[str]:
     return [target]
 
 
-def exporter(target: str):
-    if target == "onnx":
-        from .onnx import export_onnx
-        return export_onnx
-    if target == "executorch":
-        from .executorch import export_executorch
-        return export_executorch
-    from .coreml import export_coreml
-    return export_coreml
+def artifact_exporters(targets: list[str], quantize: str | None, coreml_precision: str):
+    """(target, function(module, out, name) -> Artifact) for every artifact to write, in order."""
+    jobs = []
+    for target in targets:
+        if target == "onnx":
+            from .onnx import export_onnx
+            jobs.append((target, export_onnx))
+        elif target == "executorch":
+            from .executorch import export_executorch
+            jobs.append((target, export_executorch))
+            if quantize:
+                jobs.append((target, partial(export_executorch, quantize=quantize)))
+        else:
+            from .coreml import export_coreml
+            jobs.append((target, partial(export_coreml, precision=coreml_precision)))
+    return jobs
 
 
 def describe_parity(parity: dict) -> str:
@@ -48,7 +56,7 @@ def export_run(run_dir: str | Path, target: str, out: str | Path, resolution: in
     targets = resolve_targets(target)
     if quantize not in (None, "int8"):
         raise ExportError(f"--quantize {quantize}: use int8 (or leave it out for fp32)")
-    exporters = [(t, exporter(t)) for t in targets]            # fail on an unknown/missing target first
+    jobs = artifact_exporters(targets, quantize, coreml_precision)
     cfg, *_ = read_checkpoint(run_dir)
     G = load_generator(run_dir)
     module = ExportGenerator(G, resolution)
@@ -56,16 +64,10 @@ def export_run(run_dir: str | Path, target: str, out: str | Path, resolution: in
     out = Path(out)
     prepare_out_dir(out, overwrite)
     artifacts = []
-    for t, export in exporters:
-        if t == "executorch":
-            arts = [export(module, out, name)] + ([export(module, out, name, quantize=quantize)] if quantize else [])
-        elif t == "coreml":
-            arts = [export(module, out, name, precision=coreml_precision)]
-        else:
-            arts = [export(module, out, name)]
-        for art in arts:
-            on_message(f"{t}: {art.file}  {describe_parity(art.parity)}")
-        artifacts += arts
+    for target_name, export in jobs:
+        art = export(module, out, name)
+        on_message(f"{target_name}: {art.file}  {describe_parity(art.parity)}")
+        artifacts.append(art)
     bank = write_meta_bank(out, G.meta_bank, G.meta_dim)
     manifest = write_manifest(out, module, name, G.metadata_source, bank, artifacts)
     failed = [a for a in artifacts if a.parity["passed"] is False]

@@ -28,7 +28,7 @@ SCORE_SAMPLES = 256
 @torch.no_grad()
 def score_generators(run_dir: Path, n: int = SCORE_SAMPLES, seed: int = 1) -> dict[str, float]:
     """Mean long-range consistency of real images, the trained (EMA) generator, and an untrained one."""
-    cfg, tensors, state, _ = read_checkpoint(run_dir)
+    cfg, _, state, _ = read_checkpoint(run_dir)
     trained = load_generator(run_dir)
     torch.manual_seed(cfg.train.seed)
     untrained = build_generator(cfg).eval()
@@ -50,7 +50,6 @@ def run_demo(out: Path, steps: int | None = None, device: str = "auto", on_messa
     grid = out / "demo_grid.png"
     save_image(G.sample(64, seed=0) * 0.5 + 0.5, grid, nrow=8)
     scores = score_generators(out)
-    cfg, *_ = read_checkpoint(out)
     export_start = time.perf_counter()
     from lrgan_edge.export.pipeline import export_run
     manifest, artifacts = export_run(out, "all", out / "export", quantize="int8", overwrite=True, on_message=on_message)
@@ -58,7 +57,7 @@ def run_demo(out: Path, steps: int | None = None, device: str = "auto", on_messa
     report = {"preset": "demo", "data": DEMO_DATA, "metadata": G.metadata_source, "steps": result.step,
               "images_per_s": round(result.images_per_s, 2), "train_wall_s": round(train_s, 1),
               "total_wall_s": round(time.perf_counter() - start, 1),
-              "nop_g": count_parameters(build_generator(cfg)), "nop_d": count_parameters(build_discriminators(cfg)),
+              "nop_g": count_parameters(G), "nop_d": count_parameters(build_discriminators(G.cfg)),
               "consistency": {k: round(v, 4) for k, v in scores.items()}, "grid": str(grid),
               "export": {"manifest": str(manifest), "wall_s": round(export_s, 1),
                          "artifacts": {a.file: {"passed": a.parity["passed"], "max_abs_diff": a.parity.get("max_abs_diff"),
