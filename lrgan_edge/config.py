@@ -14,7 +14,7 @@ from typing import Any
 from .errors import ConfigError
 
 CONFIG_FORMAT_VERSION = 1
-ATTENTION_KINDS = ("lrm", "none")
+ATTENTION_KINDS = ("lrm", "none", "sa")
 COMBINE_KINDS = ("hadamard", "matmul")
 
 
@@ -34,7 +34,7 @@ class ModelConfig:
     g_channels_4x4: int = 512      # generator width at 4x4; halves at every upsampling (AttnGAN lineage)
     g_min_channels: int = 32       # floor of that halving; also the width of stages 2..K
     num_res_blocks: int = 2        # residual blocks at the start of stages 2..K
-    attention: str = "lrm"         # "lrm" (the paper) or "none" (ablation "w/o LRM")
+    attention: str = "lrm"         # "lrm" (the paper), "none" (ablation "w/o LRM"), "sa" (SAGAN self-attention: "w/ SA")
     lrm_resolution: int = 32       # feature map the LRM follows: 32 (FFHQ) or 64 (CUB/ImageNet)
     lrm_qk_channels: int | None = None  # query/key width of the spatial LRM; None -> max(C // 8, 1)
     lrm_combine: str = "hadamard"  # "matmul" = the literal text reading, for study only (DESIGN §3)
@@ -55,7 +55,7 @@ class ModelConfig:
             raise ConfigError(f"attention={self.attention!r}: known kinds are {', '.join(ATTENTION_KINDS)}")
         if self.lrm_combine not in COMBINE_KINDS:
             raise ConfigError(f"lrm_combine={self.lrm_combine!r}: known kinds are {', '.join(COMBINE_KINDS)}")
-        if self.attention == "lrm" and self.lrm_resolution not in self.feature_resolutions:
+        if self.attention != "none" and self.lrm_resolution not in self.feature_resolutions:
             raise ConfigError(
                 f"lrm_resolution={self.lrm_resolution}: the generator has feature maps at "
                 f"{', '.join(map(str, self.feature_resolutions))}")

@@ -14,6 +14,7 @@ from torch import nn
 from .blocks import GLU, ResBlock, ToRGB, UpBlock
 from .config import ModelConfig
 from .lrm import LongRangeModule
+from .self_attention import SelfAttention
 
 
 class Generator(nn.Module):
@@ -27,25 +28,28 @@ class Generator(nn.Module):
 
         self.stages = nn.ModuleList()
         res, ch = 4, c4
-        stage1: list[nn.Module] = [self._maybe_lrm(res, ch)]
+        stage1: list[nn.Module] = [self._maybe_attention(res, ch)]
         while res < cfg.base_resolution:
             res, out = res * 2, cfg.g_channels_at(res * 2)
-            stage1 += [UpBlock(ch, out), self._maybe_lrm(res, out)]
+            stage1 += [UpBlock(ch, out), self._maybe_attention(res, out)]
             ch = out
         self.stages.append(nn.Sequential(*[m for m in stage1 if m is not None]))
         for _ in range(1, cfg.num_stages):
             res = res * 2
-            blocks = [ResBlock(ch) for _ in range(cfg.num_res_blocks)] + [UpBlock(ch, ch), self._maybe_lrm(res, ch)]
+            blocks = [ResBlock(ch) for _ in range(cfg.num_res_blocks)] + [UpBlock(ch, ch), self._maybe_attention(res, ch)]
             self.stages.append(nn.Sequential(*[m for m in blocks if m is not None]))
         self.to_rgb = nn.ModuleList(ToRGB(ch) for _ in range(cfg.num_stages))   # every stage ends at width ch
         self.meta_bank: torch.Tensor | None = None   # [K, meta_dim] rows for sample(); set by training/loading
         self.metadata_source = "none"                # reported by every output that depends on it
 
-    def _maybe_lrm(self, res: int, ch: int) -> LongRangeModule | None:
+    def _maybe_attention(self, res: int, ch: int) -> nn.Module | None:
+        """The LRM (or, for the ablation, what replaces it) after the feature map at `lrm_resolution`."""
         cfg = self.cfg
-        if cfg.attention == "lrm" and res == cfg.lrm_resolution:
-            return LongRangeModule(ch, res, res, cfg.lrm_qk_channels, cfg.lrm_combine)
-        return None
+        if res != cfg.lrm_resolution or cfg.attention == "none":
+            return None
+        if cfg.attention == "sa":
+            return SelfAttention(ch)
+        return LongRangeModule(ch, res, res, cfg.lrm_qk_channels, cfg.lrm_combine)
 
     # What an exporter needs to know (DESIGN §7).
     @property

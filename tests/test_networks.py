@@ -97,3 +97,32 @@ def test_minibatch_stddev_feature():
     assert out.shape == (4, 6, 4, 4) and out[:, 5].max() < 1e-3          # identical samples: no spread
     varied = minibatch_stddev(torch.randn(6, 5, 4, 4), group=4)          # 6 % 4 != 0: groups of 3
     assert varied.shape == (6, 6, 4, 4) and varied[:, 5].min() > 0.5
+
+
+def test_self_attention_matches_sagan_formula():
+    """o_j = sum_i softmax_i(q_j . k_i) v_i over 2x2-max-pooled keys/values; y = x + gamma * W_o o."""
+    from lrgan_edge.self_attention import SelfAttention
+    sa = SelfAttention(16).double()
+    torch.nn.init.constant_(sa.gamma, 0.7)
+    x = torch.randn(2, 16, 8, 8, dtype=torch.float64)
+    q = torch.einsum("oc,bchw->bohw", sa.query.weight[:, :, 0, 0], x).flatten(2)          # (B, 2, 64)
+    pool = torch.nn.functional.max_pool2d
+    k = pool(torch.einsum("oc,bchw->bohw", sa.key.weight[:, :, 0, 0], x), 2).flatten(2)    # (B, 2, 16)
+    v = pool(torch.einsum("oc,bchw->bohw", sa.value.weight[:, :, 0, 0], x), 2).flatten(2)  # (B, 8, 16)
+    expected = torch.empty(2, 8, 64, dtype=torch.float64)
+    for b in range(2):
+        for j in range(64):
+            weights = torch.softmax(q[b, :, j] @ k[b], dim=0)                                 # (16,)
+            expected[b, :, j] = (v[b] * weights).sum(dim=1)
+    y = x + 0.7 * torch.einsum("oc,bcn->bon", sa.out.weight[:, :, 0, 0], expected).view(2, 16, 8, 8)
+    torch.testing.assert_close(sa(x), y)
+
+
+def test_sa_ablation_replaces_the_lrm(tiny):
+    from lrgan_edge.self_attention import SelfAttention
+    G = build_generator(with_model(tiny, attention="sa"))
+    kinds = [type(m) for m in G.modules()]
+    assert SelfAttention in kinds and LongRangeModule not in kinds
+    assert G(torch.randn(2, G.z_dim), torch.randn(2, 512)).shape == (2, 3, 32, 32)
+    with pytest.raises(ConfigError, match="attention='transformer'"):
+        ModelConfig(attention="transformer")
