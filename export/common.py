@@ -49,6 +49,23 @@ class ExportGenerator(nn.Module):
     def forward(self, z: torch.Tensor, meta: torch.Tensor) -> torch.Tensor:
         return self.generator.forward_stages(z, meta, self.num_stages)[-1]
 
+    # What every exporter asks of the module it exports (baselines in the bench answer the same).
+    input_names = ("z", "meta")
+
+    def input_shapes(self, batch: int | str) -> list[list[int | str]]:
+        return [[batch, self.generator.z_dim], [batch, self.generator.meta_dim]]
+
+    def example_inputs(self, batch: int = 1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Noise and metadata rows from the bank (zeros without one), as an app would feed them."""
+        G = self.generator
+        gen = torch.Generator().manual_seed(seed)
+        z = torch.randn(batch, G.z_dim, generator=gen)
+        if G.meta_bank is not None and len(G.meta_bank):
+            meta = G.meta_bank[torch.randint(len(G.meta_bank), (batch,), generator=gen)].float()
+        else:
+            meta = torch.zeros(batch, G.meta_dim)
+        return z, meta
+
 
 @dataclass
 class Artifact:
@@ -57,18 +74,6 @@ class Artifact:
     dtype: str
     parity: dict[str, Any]
     extra: dict[str, Any]
-
-
-def example_inputs(module: ExportGenerator, batch: int = 1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Noise and metadata rows from the bank (zeros without one), as an app would feed them."""
-    G = module.generator
-    gen = torch.Generator().manual_seed(seed)
-    z = torch.randn(batch, G.z_dim, generator=gen)
-    if G.meta_bank is not None and len(G.meta_bank):
-        meta = G.meta_bank[torch.randint(len(G.meta_bank), (batch,), generator=gen)].float()
-    else:
-        meta = torch.zeros(batch, G.meta_dim)
-    return z, meta
 
 
 def parity_report(reference: torch.Tensor, candidate, tolerance: float, runtime: str) -> dict[str, Any]:
@@ -86,10 +91,10 @@ def parity_report(reference: torch.Tensor, candidate, tolerance: float, runtime:
             "passed": max_abs <= tolerance}
 
 
-def io_description(module: ExportGenerator, batch: int | str) -> dict[str, Any]:
-    G = module.generator
-    return {"inputs": [{"name": "z", "shape": [batch, G.z_dim], "dtype": "float32"},
-                       {"name": "meta", "shape": [batch, G.meta_dim], "dtype": "float32"}],
+def io_description(module: nn.Module, batch: int | str) -> dict[str, Any]:
+    """Input and output names, shapes and dtypes of an exported module (any with input_names / input_shapes)."""
+    return {"inputs": [{"name": n, "shape": shape, "dtype": "float32"}
+                       for n, shape in zip(module.input_names, module.input_shapes(batch))],
             "output": {"name": "image", "shape": [batch, 3, module.resolution, module.resolution],
                        "dtype": "float32", "range": list(OUTPUT_RANGE), "layout": "NCHW"}}
 

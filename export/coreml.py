@@ -13,9 +13,11 @@ import torch
 
 from lrgan_edge.errors import ExportError
 
-from .common import Artifact, ExportGenerator, example_inputs, parity_report
+from .common import Artifact, ExportGenerator, parity_report
 
 TOLERANCE = {"float16": 2e-2, "float32": 1e-4}
+# the same graph as the .pte, so one set of rewrites is validated on both
+FRIENDLY = True
 INSTALL_HINT = "pip install 'lrgan-edge[coreml]'  (coremltools==9.0)"
 
 
@@ -23,8 +25,7 @@ def validate_program(model, module: ExportGenerator, precision: str) -> dict[str
     """Inputs, output and precision of the converted program as the manifest promises them."""
     spec = model.get_spec()
     inputs = {i.name: list(i.type.multiArrayType.shape) for i in spec.description.input}
-    G = module.generator
-    expected = {"z": [1, G.z_dim], "meta": [1, G.meta_dim]}
+    expected = dict(zip(module.input_names, module.input_shapes(1)))
     if inputs != expected:
         raise ExportError(f"Core ML program inputs {inputs} differ from {expected}")
     outputs = [o.name for o in spec.description.output]
@@ -51,9 +52,9 @@ def export_coreml(module: ExportGenerator, out: Path, name: str, precision: str 
         raise ExportError(f"the coreml target needs its extra: {INSTALL_HINT}") from None
     if precision not in TOLERANCE:
         raise ExportError(f"Core ML precision {precision!r}: use float16 or float32")
-    z, meta = example_inputs(module, batch=1)
-    program = torch.export.export(module, (z, meta)).run_decompositions({})
-    model = ct.convert(program, inputs=[ct.TensorType(name="z", shape=z.shape), ct.TensorType(name="meta", shape=meta.shape)],
+    example = module.example_inputs(batch=1)
+    program = torch.export.export(module, example).run_decompositions({})
+    model = ct.convert(program, inputs=[ct.TensorType(name=n, shape=x.shape) for n, x in zip(module.input_names, example)],
                        outputs=[ct.TensorType(name="image")], convert_to="mlprogram",
                        minimum_deployment_target=ct.target.iOS17,
                        compute_precision=ct.precision.FLOAT16 if precision == "float16" else ct.precision.FLOAT32)
@@ -63,10 +64,10 @@ def export_coreml(module: ExportGenerator, out: Path, name: str, precision: str 
     extra = {"batch": 1, "minimum_deployment_target": "iOS17", **validate_program(model, module, precision)}
     tolerance = TOLERANCE[precision]
     if platform.system() == "Darwin":
-        z, meta = example_inputs(module, batch=1, seed=1)
+        inputs = module.example_inputs(batch=1, seed=1)
         with torch.no_grad():
-            reference = module(z, meta)
-        got = model.predict({"z": z.numpy(), "meta": meta.numpy()})["image"]
+            reference = module(*inputs)
+        got = model.predict({n: x.numpy() for n, x in zip(module.input_names, inputs)})["image"]
         parity = parity_report(reference, got, tolerance, f"coremltools {ct.__version__} predict")
     else:
         reason = f"Core ML prediction needs macOS (this is {platform.system()}); program validated only"

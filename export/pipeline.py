@@ -20,20 +20,21 @@ def resolve_targets(target: str) -> list[str]:
 
 
 def artifact_exporters(targets: list[str], quantize: str | None, coreml_precision: str):
-    """(target, function(module, out, name) -> Artifact) for every artifact to write, in order."""
+    """(target, function(module, out, name) -> Artifact, friendly) for every artifact to write, in order;
+    `friendly`: whether the target exports the delegable rewrites or the training forms."""
     jobs = []
     for target in targets:
         if target == "onnx":
-            from .onnx import export_onnx
-            jobs.append((target, export_onnx))
+            from . import onnx
+            jobs.append((target, onnx.export_onnx, onnx.FRIENDLY))
         elif target == "executorch":
-            from .executorch import export_executorch
-            jobs.append((target, export_executorch))
+            from . import executorch
+            jobs.append((target, executorch.export_executorch, executorch.FRIENDLY))
             if quantize:
-                jobs.append((target, partial(export_executorch, quantize=quantize)))
+                jobs.append((target, partial(executorch.export_executorch, quantize=quantize), executorch.FRIENDLY))
         else:
-            from .coreml import export_coreml
-            jobs.append((target, partial(export_coreml, precision=coreml_precision)))
+            from . import coreml
+            jobs.append((target, partial(coreml.export_coreml, precision=coreml_precision), coreml.FRIENDLY))
     return jobs
 
 
@@ -59,13 +60,14 @@ def export_run(run_dir: str | Path, target: str, out: str | Path, resolution: in
     jobs = artifact_exporters(targets, quantize, coreml_precision)
     cfg, *_ = read_checkpoint(run_dir)
     G = load_generator(run_dir)
-    module = ExportGenerator(G, resolution)
+    modules = {friendly: ExportGenerator(G, resolution, friendly) for friendly in {f for *_, f in jobs} | {True}}
+    module = modules[True]
     name = cfg.preset if module.resolution == G.img_resolution else f"{cfg.preset}_{module.resolution}"
     out = Path(out)
     prepare_out_dir(out, overwrite)
     artifacts = []
-    for target_name, export in jobs:
-        art = export(module, out, name)
+    for target_name, export, friendly in jobs:
+        art = export(modules[friendly], out, name)
         on_message(f"{target_name}: {art.file}  {describe_parity(art.parity)}")
         artifacts.append(art)
     bank = write_meta_bank(out, G.meta_bank, G.meta_dim)
