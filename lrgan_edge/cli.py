@@ -152,6 +152,36 @@ def export(
 
 
 @app.command()
+def bench(
+    run_dir: Optional[Path] = typer.Argument(None, help="Run directory to measure (its EMA generator); default: --preset."),
+    preset: Optional[str] = typer.Option(None, help="Measure a preset's architecture with random weights (default paper-ffhq)."),
+    runtimes: str = typer.Option("all", help="Comma-separated: torch-cpu, cuda-fp32, cuda-fp16, cuda-bf16, cuda-bf16-cl, "
+                                 "cuda-compile, onnxruntime, executorch-fp32, executorch-int8, coreml; or all."),
+    baselines: str = typer.Option("sa,sagan,pggan", help="Compared at the same size: sa (ours w/ SAGAN attention), sagan, pggan; or none."),
+    out: Path = typer.Option(Path("runs/bench"), help="Report directory (JSON, Markdown, PNG, exported artifacts)."),
+    batch_size: int = typer.Option(100, help="Images per call in the batch measurement."),
+    images: int = typer.Option(100, help="Images per timed pass."),
+    repeats: int = typer.Option(3, help="Timed passes (median, min, max)."),
+    warmup: int = typer.Option(1, help="Untimed calls before timing."),
+    single_images: Optional[int] = typer.Option(None, help="Images generated one at a time for p50/p90 (default: --images; 0 skips)."),
+    single_repeats: int = typer.Option(1, help="Passes of the batch-1 measurement."),
+    threads: Optional[int] = typer.Option(None, help="Threads per runtime (default: the CPUs this process may use)."),
+) -> None:
+    """Parameters, FLOPs and time per 100 images on every runtime, beside the paper's baselines."""
+    from lrgan_edge.benchmarks.bench import BenchSettings, run_bench
+    kwargs = {"threads": threads} if threads is not None else {}
+    settings = BenchSettings(batch_size=batch_size, images=images, repeats=repeats, warmup=warmup,
+                             single_images=images if single_images is None else single_images,
+                             single_repeats=single_repeats, **kwargs)
+    chosen = [] if baselines.strip() in ("", "none") else [b.strip() for b in baselines.split(",") if b.strip()]
+    paths = run_bench(out, run_dir=run_dir, preset=preset, runtimes=runtimes, baselines=chosen, settings=settings,
+                      command=" ".join(["lrgan-edge", *sys.argv[1:]]), on_message=console.print)
+    console.print(Path(paths["markdown"]).read_text(), markup=False, highlight=False)
+    for kind, path in paths.items():
+        console.print(f"wrote {path}")
+
+
+@app.command()
 def demo(
     out: Path = typer.Option(Path("runs/demo"), help="Where the demo writes its run and report."),
     steps: Optional[int] = typer.Option(None, help="Training steps (default: the demo preset's)."),
