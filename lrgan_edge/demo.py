@@ -1,5 +1,5 @@
-"""The embedded demo: train the `demo` preset on built-in synthetic data, sample it, score it, and
-export it to every target (each checked against PyTorch).
+"""The embedded demo: train the `demo` preset on built-in synthetic data, sample it, score it,
+export it to every target (each checked against PyTorch), and end with a short bench.
 
 The score is the long-range consistency of `synthetic.py`: real images score 1, an untrained
 generator near 0; how far training moves the generator towards 1 is what the demo shows.
@@ -39,6 +39,21 @@ def score_generators(run_dir: Path, n: int = SCORE_SAMPLES, seed: int = 1) -> di
             "untrained": float(longrange_consistency(untrained.sample(n, seed=seed)).mean())}
 
 
+def run_demo_bench(out: Path, on_message=print) -> dict:
+    """A short bench of the trained demo model on every runtime here (baselines: `lrgan-edge bench`)."""
+    from lrgan_edge.benchmarks.bench import BenchSettings, run_bench
+    start = time.perf_counter()
+    settings = BenchSettings(batch_size=100, images=100, repeats=3, warmup=1, single_images=50, single_repeats=1)
+    paths = run_bench(out / "bench", run_dir=out, runtimes="all", baselines=[], settings=settings,
+                      command=f"lrgan-edge bench {out} --baselines none --single-images 50 --out {out / 'bench'}",
+                      on_message=on_message)
+    report = json.loads(paths["json"].read_text())
+    its = {r["runtime"]: r["batch"]["seconds_per_100"]["median"] for r in report["rows"]
+           if r["model"] == "lrgan" and r["status"] == "ok"}
+    return {"report": str(paths["markdown"]), "seconds_per_100_images": its,
+            "goals": {g["goal"]: g["measured"] for g in report["goals"]}, "wall_s": round(time.perf_counter() - start, 1)}
+
+
 def run_demo(out: Path, steps: int | None = None, device: str = "auto", on_message=print, on_progress=None) -> dict:
     out = Path(out)
     start = time.perf_counter()
@@ -54,6 +69,7 @@ def run_demo(out: Path, steps: int | None = None, device: str = "auto", on_messa
     from lrgan_edge.export.pipeline import export_run
     manifest, artifacts = export_run(out, "all", out / "export", quantize="int8", overwrite=True, on_message=on_message)
     export_s = time.perf_counter() - export_start
+    bench = run_demo_bench(out, on_message)
     report = {"preset": "demo", "data": DEMO_DATA, "metadata": G.metadata_source, "steps": result.step,
               "images_per_s": round(result.images_per_s, 2), "train_wall_s": round(train_s, 1),
               "total_wall_s": round(time.perf_counter() - start, 1),
@@ -61,6 +77,7 @@ def run_demo(out: Path, steps: int | None = None, device: str = "auto", on_messa
               "consistency": {k: round(v, 4) for k, v in scores.items()}, "grid": str(grid),
               "export": {"manifest": str(manifest), "wall_s": round(export_s, 1),
                          "artifacts": {a.file: {"passed": a.parity["passed"], "max_abs_diff": a.parity.get("max_abs_diff"),
-                                                "psnr_db": a.parity.get("psnr_db")} for a in artifacts}}}
+                                                "psnr_db": a.parity.get("psnr_db")} for a in artifacts}},
+              "bench": bench}
     (out / "demo_report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report

@@ -8,16 +8,8 @@ from lrgan_edge import load_generator
 from lrgan_edge.errors import CheckpointError, ExportError
 from lrgan_edge.export.common import MANIFEST_NAME, META_BANK_NAME
 from lrgan_edge.export.pipeline import export_run
-from lrgan_edge.rundir import run_training
 
 quiet = dict(on_message=lambda m: None)
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run")
-    run_training("synthetic:longrange:16", out, "tiny", {"train.steps": 2}, **quiet)
-    return out
 
 
 @pytest.fixture(scope="module")
