@@ -151,6 +151,21 @@ def export(
     console.print(f"wrote {manifest}")
 
 
+@app.command(name="eval")
+def eval_(
+    run_dir: Path = typer.Argument(..., help="Run directory (its EMA generator)."),
+    data: str = typer.Option(..., help="Real images: a folder, a .zip or synthetic:longrange[:COUNT[:SEED]]."),
+    num: int = typer.Option(5000, help="Images per side (real and generated)."),
+    inception_weights: Optional[Path] = typer.Option(None, help="torch-fidelity's Inception-v3 weights file "
+                                                     "(default: the torch hub cache)."),
+    seed: int = typer.Option(0, help="Seed of the generated images and of the real subset."),
+) -> None:
+    """FID and KID against real images (appended to RUN_DIR/metrics.jsonl); consistency on the synthetic data."""
+    from .evaluation import evaluate
+    record = evaluate(run_dir, data, num=num, inception_weights=inception_weights, seed=seed, on_message=console.print)
+    console.print_json(json.dumps(record))
+
+
 @app.command()
 def bench(
     run_dir: Optional[Path] = typer.Argument(None, help="Run directory to measure (its EMA generator); default: --preset."),

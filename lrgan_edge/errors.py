@@ -31,3 +31,7 @@ class TrainingError(LrganError):
 
 class ExportError(LrganError):
     """An export that cannot be made, or whose numbers drift from PyTorch."""
+
+
+class MetricsError(LrganError):
+    """A quality metric that cannot be computed: missing Inception weights or package, too few images."""

@@ -1,0 +1,93 @@
+"""FID / KID: the library computation against closed forms on known Gaussians; Inception weights offline."""
+
+import json
+
+import pytest
+import torch
+
+from lrgan_edge import metrics
+from lrgan_edge.errors import MetricsError
+from lrgan_edge.metrics import InceptionFeatures, fid_kid, find_inception_weights
+
+
+def test_fid_matches_the_closed_form_for_gaussians():
+    """N(0, I) vs N(mu, s^2 I) in d dims: FID = |mu|^2 + d (1 - s)^2."""
+    gen = torch.Generator().manual_seed(0)
+    d, n, s = 8, 200_000, 1.5
+    mu = torch.full((d,), 0.5, dtype=torch.float64)
+    real = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    fake = mu + s * torch.randn(n, d, generator=gen, dtype=torch.float64)
+    got = fid_kid(real, fake, kid_subset=1000, kid_subsets=20)
+    expected = float(mu.square().sum()) + d * (1 - s) ** 2       # 2.0 + 2.0
+    assert got["fid"] == pytest.approx(expected, rel=0.02)
+    assert fid_kid(real, real.clone(), kid_subsets=5)["fid"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_kid_matches_a_direct_unbiased_mmd():
+    """KID = unbiased MMD^2 with the cubic kernel k(x, y) = (x.y / d + 1)^3; one subset of all samples."""
+    gen = torch.Generator().manual_seed(1)
+    d, n = 4, 300
+    x = torch.randn(n, d, generator=gen, dtype=torch.float64)
+    y = 0.3 + torch.randn(n, d, generator=gen, dtype=torch.float64)
+    k = lambda a, b: (a @ b.T / d + 1) ** 3                                       # noqa: E731
+    kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
+    mmd = ((kxx.sum() - kxx.diag().sum()) / (n * (n - 1)) + (kyy.sum() - kyy.diag().sum()) / (n * (n - 1))
+           - 2 * kxy.mean())
+    got = fid_kid(x, y, kid_subset=n, kid_subsets=1)
+    assert got["kid"] == pytest.approx(float(mmd), rel=1e-6)
+    assert got["kid"] > 0 and got["num_real"] == n
+
+
+def fake_inception_weights(path):
+    """A state dict with the real file's keys and shapes (random values), as torch-fidelity would load it."""
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+    with pytest.MonkeyPatch.context() as patch:                                       # build it without weights
+        patch.setattr(FeatureExtractorInceptionV3, "load_state_dict", lambda self, state, *a, **k: None)
+        patch.setattr(torch, "load", lambda *a, **k: {})
+        net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path="none")
+    torch.save(net.state_dict(), path)
+    return path
+
+
+def test_inception_features_from_a_local_file_and_from_the_cache(tmp_path, monkeypatch):
+    weights = fake_inception_weights(tmp_path / "inception.pth")
+    net = InceptionFeatures(weights)
+    images = torch.randint(0, 256, (3, 3, 32, 32), dtype=torch.uint8)
+    f = net(images)
+    assert f.shape == (3, 2048) and torch.isfinite(f).all()
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    with pytest.raises(MetricsError, match="Inception weights not found.*--inception-weights"):
+        find_inception_weights()
+    cached = metrics.inception_cache_path()
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(weights.read_bytes())
+    assert find_inception_weights() == cached
+    with pytest.raises(MetricsError, match="no such file"):
+        InceptionFeatures(tmp_path / "missing.pth")
+    (tmp_path / "text.pth").write_text("not weights")
+    torch.save(torch.nn.Linear(2, 2).state_dict(), tmp_path / "other.pth")
+    for wrong in ("text.pth", "other.pth"):
+        with pytest.raises(MetricsError, match="not torch-fidelity's Inception-v3 weights"):
+            InceptionFeatures(tmp_path / wrong)
+
+
+def test_eval_end_to_end_on_a_tiny_run(run_dir, tmp_path):
+    from lrgan_edge.evaluation import METRICS_FILE, evaluate
+    weights = fake_inception_weights(tmp_path / "inception.pth")
+    messages = []
+    record = evaluate(run_dir, "synthetic:longrange:24", num=12, inception_weights=weights, on_message=messages.append)
+    assert record["fid"] >= 0 and record["num_fake"] == 12 and record["step"] == 2
+    assert 0.9 < record["consistency"]["real"] <= 1.0 and record["consistency"]["fake"] < 0.9
+    assert "resized and centre-cropped to 32x32" in messages[0]
+    evaluate(run_dir, "synthetic:longrange:24", num=12, inception_weights=weights, seed=1, on_message=messages.append)
+    lines = (run_dir / METRICS_FILE).read_text().splitlines()
+    assert len(lines) == 2 and json.loads(lines[1])["seed"] == 1          # appended, not overwritten
+    with pytest.raises(MetricsError, match="--num 30 but synthetic:longrange:24 holds only 24"):
+        evaluate(run_dir, "synthetic:longrange:24", num=30, inception_weights=weights, on_message=messages.append)
+
+
+def test_eval_cli_bad_input_gets_one_line(run_dir, tmp_path):
+    from .test_cli import assert_one_line_error, cli
+    assert_one_line_error(cli("eval", run_dir, "--data", "synthetic:longrange:8", "--num", 4,
+                              "--inception-weights", tmp_path / "missing.pth"), "no such file")
+    assert_one_line_error(cli("eval", tmp_path / "nowhere", "--data", "synthetic:longrange:8"), "does not exist")
