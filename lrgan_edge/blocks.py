@@ -45,6 +45,21 @@ class ResBlock(nn.Module):
         return x + self.body(x)
 
 
+class BottleneckResBlock(nn.Module):
+    """x + IN(conv1x1(ReLU(IN(conv3x3(x -> C/4))))): the paper's "w/ Residual" ablation in place of the
+    LRM, a local block of about the LRM's size (10,400 vs 10,448 parameters at 64 channels, 32x32)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        mid = max(channels // 4, 1)
+        self.body = nn.Sequential(
+            nn.Conv2d(channels, mid, 3, padding=1, bias=False), nn.InstanceNorm2d(mid, affine=True), nn.ReLU(),
+            nn.Conv2d(mid, channels, 1, bias=False), nn.InstanceNorm2d(channels, affine=True))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
 class ToRGB(nn.Module):
     """conv3x3 + tanh: a stage's image in [-1, 1]."""
 

@@ -14,7 +14,7 @@ from typing import Any
 from .errors import ConfigError
 
 CONFIG_FORMAT_VERSION = 1
-ATTENTION_KINDS = ("lrm", "none", "sa")
+ATTENTION_KINDS = ("lrm", "none", "sa", "residual")
 COMBINE_KINDS = ("hadamard", "matmul")
 
 
@@ -34,7 +34,7 @@ class ModelConfig:
     g_channels_4x4: int = 512      # generator width at 4x4; halves at every upsampling (AttnGAN lineage)
     g_min_channels: int = 32       # floor of that halving; also the width of stages 2..K
     num_res_blocks: int = 2        # residual blocks at the start of stages 2..K
-    attention: str = "lrm"         # "lrm" (the paper), "none" (ablation "w/o LRM"), "sa" (SAGAN self-attention: "w/ SA")
+    attention: str = "lrm"         # "lrm" (the paper); ablations: "none" (w/o LRM), "sa" (w/ SA), "residual" (w/ Residual)
     lrm_resolution: int = 32       # feature map the LRM follows: 32 (FFHQ) or 64 (CUB/ImageNet)
     lrm_qk_channels: int | None = None  # query/key width of the spatial LRM; None -> max(C // 8, 1)
     lrm_combine: str = "hadamard"  # "matmul" = the literal text reading, for study only (DESIGN §3)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import GLU, ResBlock, ToRGB, UpBlock
+from .blocks import GLU, BottleneckResBlock, ResBlock, ToRGB, UpBlock
 from .config import ModelConfig
 from .lrm import LongRangeModule
 from .self_attention import SelfAttention
@@ -49,6 +49,8 @@ class Generator(nn.Module):
             return None
         if cfg.attention == "sa":
             return SelfAttention(ch)
+        if cfg.attention == "residual":
+            return BottleneckResBlock(ch)
         return LongRangeModule(ch, res, res, cfg.lrm_qk_channels, cfg.lrm_combine)
 
     # What an exporter needs to know (DESIGN §7).

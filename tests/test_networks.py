@@ -126,3 +126,15 @@ def test_sa_ablation_replaces_the_lrm(tiny):
     assert G(torch.randn(2, G.z_dim), torch.randn(2, 512)).shape == (2, 3, 32, 32)
     with pytest.raises(ConfigError, match="attention='transformer'"):
         ModelConfig(attention="transformer")
+
+
+def test_residual_ablation_is_a_local_block_the_size_of_the_lrm():
+    from lrgan_edge.blocks import BottleneckResBlock
+    lrm_g = build_generator(PRESETS["paper-ffhq"])
+    res_g = build_generator(with_model(PRESETS["paper-ffhq"], attention="residual"))
+    [block] = [m for m in res_g.modules() if isinstance(m, BottleneckResBlock)]
+    [lrm] = [m for m in lrm_g.modules() if isinstance(m, LongRangeModule)]
+    assert abs(count_parameters(block) / count_parameters(lrm) - 1) < 0.05
+    assert not any(isinstance(m, LongRangeModule) for m in res_g.modules())
+    assert [m.kernel_size for m in block.modules() if isinstance(m, torch.nn.Conv2d)] == [(3, 3), (1, 1)]
+    assert block(torch.randn(2, 64, 32, 32)).shape == (2, 64, 32, 32)
