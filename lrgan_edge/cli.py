@@ -90,6 +90,9 @@ def train(
     metadata: Optional[str] = typer.Option(None, help="imagenet, random-init (weight-free), none (w/o Meta), or a VGG-16 weights file."),
     sample_every: Optional[int] = typer.Option(None, help="Write a sample grid every N steps."),
     checkpoint_every: Optional[int] = typer.Option(None, help="Write a checkpoint every N steps."),
+    eval_every: Optional[int] = typer.Option(None, help="FID/KID of the EMA generator every N steps (metrics.jsonl)."),
+    eval_num: Optional[int] = typer.Option(None, help="Images per side of that evaluation (default 1000)."),
+    inception_weights: Optional[Path] = typer.Option(None, help="Inception-v3 weights for --eval-every (default: torch hub cache)."),
     resume: Optional[Path] = typer.Option(None, help="Continue the run in this directory."),
     overwrite: bool = typer.Option(False, help="Start over in an --out that already holds a run."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
@@ -105,12 +108,14 @@ def train(
         raise ConfigError("--out is required: the directory the run writes to")
     overrides: dict[str, object] = parse_overrides(set_)
     for key, value in (("steps", steps), ("batch_size", batch_size), ("seed", seed), ("metadata", metadata),
-                       ("sample_every", sample_every), ("checkpoint_every", checkpoint_every)):
+                       ("sample_every", sample_every), ("checkpoint_every", checkpoint_every),
+                       ("eval_every", eval_every), ("eval_num", eval_num)):
         if value is not None:
             overrides[f"train.{key}"] = value
     with _progress() as progress:
         result = run_training(data, run_dir, preset, overrides, resume=resume is not None, overwrite=overwrite,
-                              device=device, workers=workers, on_message=console.print,
+                              device=device, workers=workers, inception_weights=inception_weights,
+                              on_message=console.print,
                               on_progress=ProgressReporter(progress))
     if result.stopped_by != "done":
         console.print(f"stopped by {result.stopped_by} at step {result.step}; checkpoint saved. "

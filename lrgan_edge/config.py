@@ -108,6 +108,8 @@ class TrainConfig:
     sample_every: int = 500
     checkpoint_every: int = 1000
     sample_grid: int = 16          # images in each progress grid
+    eval_every: int = 0            # >0: FID/KID of the EMA generator every this many steps (metrics.jsonl)
+    eval_num: int = 1000           # images per side of that evaluation
     meta_bank_size: int = 256      # metadata rows kept with the checkpoint for sampling/export
     fast_attention: bool = True    # scaled_dot_product_attention in training (proven equal by a test)
     amp: bool = True               # CUDA only; CPU trains in plain fp32
@@ -116,6 +118,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.r1_gamma < 0:
             raise ConfigError(f"r1_gamma={self.r1_gamma}: must be >= 0")
+        if self.eval_every < 0 or self.eval_num < 2:
+            raise ConfigError(f"eval_every={self.eval_every}, eval_num={self.eval_num}: need eval_every >= 0 and eval_num >= 2")
         for name in ("steps", "batch_size", "r1_every", "log_every", "sample_every", "checkpoint_every", "sample_grid", "meta_bank_size"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)}: must be >= 1")

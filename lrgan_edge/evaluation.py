@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import load_generator, read_checkpoint
-from .data import load_images, to_float
+from .data import ImageSet, load_images, to_float
 from .errors import MetricsError
 from .metrics import InceptionFeatures, extract, fid_kid
 from .synthetic import longrange_consistency
@@ -27,7 +27,26 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def generate(G, n: int, seed: int, batch: int = 64) -> torch.Tensor:
     """n final-stage images, uint8 [n, 3, R, R]."""
-    return torch.cat([to_uint8(G.sample(min(batch, n - i), seed=seed + i)) for i in range(0, n, batch)])
+    return torch.cat([to_uint8(G.sample(min(batch, n - i), seed=seed + i)).cpu() for i in range(0, n, batch)])
+
+
+def training_evaluator(reals: ImageSet, num: int, inception_weights: str | Path | None, device: torch.device,
+                       seed: int = 0, on_message=print):
+    """`G -> {fid, kid, ...}` for `--eval-every`: Inception is loaded and the real features computed
+    once, before training starts (so missing weights stop the run at once, not hours later)."""
+    extractor = InceptionFeatures(inception_weights).to(device)
+    n = min(num, len(reals))
+    if n < num:
+        on_message(f"note: --eval-num {num} but the data holds {len(reals)} images; evaluating on {n}")
+    pick = torch.randperm(len(reals), generator=torch.Generator().manual_seed(seed))[:n]
+    real = extract(reals.images[pick], extractor)
+
+    def evaluate_generator(G) -> dict:
+        was_training = G.training
+        result = fid_kid(real, extract(generate(G.eval(), n, seed), extractor))
+        G.train(was_training)
+        return result
+    return evaluate_generator
 
 
 def evaluate(run_dir: str | Path, data: str, num: int = 5000, inception_weights: str | Path | None = None,

@@ -76,7 +76,9 @@ class Features(nn.Module):
 
 @torch.no_grad()
 def extract(images: torch.Tensor, extractor: nn.Module, batch: int = 64) -> torch.Tensor:
-    return torch.cat([extractor(images[i:i + batch]).double() for i in range(0, len(images), batch)])
+    """Features [N, D] (float64, CPU) of images fed in batches on the extractor's device."""
+    device = next(extractor.parameters()).device
+    return torch.cat([extractor(images[i:i + batch].to(device)).double().cpu() for i in range(0, len(images), batch)])
 
 
 def fid_kid(real: torch.Tensor, fake: torch.Tensor, kid_subset: int = 1000, kid_subsets: int = 100,
@@ -91,7 +93,8 @@ def fid_kid(real: torch.Tensor, fake: torch.Tensor, kid_subset: int = 1000, kid_
     for metric in (fid, kid):
         metric.update(real.double(), real=True)
         metric.update(fake.double(), real=False)
-    torch.manual_seed(seed)                                   # KID draws its subsets at random
-    kid_mean, kid_std = kid.compute()
+    with torch.random.fork_rng(devices=[]):                   # KID draws its subsets at random
+        torch.manual_seed(seed)
+        kid_mean, kid_std = kid.compute()
     return {"fid": float(fid.compute()), "kid": float(kid_mean), "kid_std": float(kid_std),
             "num_real": len(real), "num_fake": len(fake)}

@@ -70,7 +70,7 @@ def encode_metadata(data: ImageSet, source: str, device: torch.device, progress=
 
 def run_training(data: str | None, out: Path, preset: str | None, overrides: dict[str, object], *,
                  resume: bool = False, overwrite: bool = False, device: str = "auto", workers: int = 4,
-                 on_message=print, on_progress=None):
+                 inception_weights: str | Path | None = None, on_message=print, on_progress=None):
     """Start (or resume) a run in `out` and train it to `train.steps`.
 
     `on_message(str)` gets one-line notices; `on_progress(phase, total)` returns a function that is
@@ -99,7 +99,13 @@ def run_training(data: str | None, out: Path, preset: str | None, overrides: dic
                f"metadata: {cfg.train.metadata}; device: {dev}")
     tick = on_progress("metadata", len(images)) if on_progress else None
     metadata = encode_metadata(images, cfg.train.metadata, dev, progress=tick)
-    trainer = Trainer(cfg, images, out, dev, metadata)
+    evaluator = None
+    if cfg.train.eval_every:
+        from .evaluation import training_evaluator
+        with torch.random.fork_rng(devices=[]):            # Inception's construction must not move the seed
+            evaluator = training_evaluator(images, cfg.train.eval_num, inception_weights, dev, on_message=on_message)
+        on_message(f"FID/KID of the EMA generator every {cfg.train.eval_every} steps into {out / 'metrics.jsonl'}")
+    trainer = Trainer(cfg, images, out, dev, metadata, evaluator=evaluator)
     if resume:
         trainer.restore(tensors, state)
         on_message(f"resumed {out} at step {trainer.step} of {cfg.train.steps}")

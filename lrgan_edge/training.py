@@ -48,9 +48,11 @@ def pick_device(name: str = "auto") -> torch.device:
 
 class Trainer:
     def __init__(self, cfg: RunConfig, data: ImageSet, run_dir: Path, device: torch.device,
-                 metadata: torch.Tensor, rank: int = 0, world_size: int = 1) -> None:
+                 metadata: torch.Tensor, rank: int = 0, world_size: int = 1,
+                 evaluator: Callable[[torch.nn.Module], dict] | None = None) -> None:
         self.cfg, self.data, self.run_dir, self.device = cfg, data, Path(run_dir), device
         self.rank, self.world_size, self.is_main = rank, world_size, rank == 0
+        self.evaluator = evaluator          # G_ema -> metrics (FID/KID), every train.eval_every steps
         t, m = cfg.train, cfg.model
         if t.batch_size % world_size:
             raise TrainingError(f"batch_size={t.batch_size} does not split across {world_size} ranks; "
@@ -201,6 +203,15 @@ class Trainer:
         self.step, self.elapsed_s = int(state["step"]), float(state["elapsed_s"])
         self.last_saved_step = self.step
 
+    def evaluate(self) -> None:
+        """Metrics of the EMA generator appended to metrics.jsonl; the training RNG is left untouched."""
+        if not (self.is_main and self.evaluator):
+            return
+        with torch.random.fork_rng(devices=[]):
+            record = self.evaluator(self.G_ema)
+        with open(self.run_dir / "metrics.jsonl", "a") as f:
+            f.write(json.dumps({"step": self.step, "elapsed_s": round(self.elapsed_s, 2), **record}) + "\n")
+
     def log(self, values: dict) -> None:
         if self.is_main:
             with open(self.run_dir / "log.jsonl", "a") as f:
@@ -238,6 +249,8 @@ class Trainer:
                     self.save_samples()
                 if self.step % t.checkpoint_every == 0 or self.step == t.steps:
                     self.save_checkpoint()
+                if t.eval_every and (self.step % t.eval_every == 0 or self.step == t.steps):
+                    self.evaluate()
                 if on_step:
                     on_step(self.step, values)
             if self._stop is not None and self.last_saved_step != self.step:

@@ -91,3 +91,23 @@ def test_eval_cli_bad_input_gets_one_line(run_dir, tmp_path):
     assert_one_line_error(cli("eval", run_dir, "--data", "synthetic:longrange:8", "--num", 4,
                               "--inception-weights", tmp_path / "missing.pth"), "no such file")
     assert_one_line_error(cli("eval", tmp_path / "nowhere", "--data", "synthetic:longrange:8"), "does not exist")
+
+
+def test_eval_every_during_training_leaves_training_unchanged(tmp_path):
+    from lrgan_edge.checkpoint import read_checkpoint
+    from lrgan_edge.rundir import run_training
+    weights = fake_inception_weights(tmp_path / "inception.pth")
+    quiet = dict(on_message=lambda m: None)
+    plain, evaluated = tmp_path / "plain", tmp_path / "eval"
+    run_training("synthetic:longrange:16", plain, "tiny", {"train.steps": 4}, **quiet)
+    run_training("synthetic:longrange:16", evaluated, "tiny",
+                 {"train.steps": 4, "train.eval_every": 2, "train.eval_num": 8}, inception_weights=weights, **quiet)
+    records = [json.loads(line) for line in (evaluated / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4] and all(r["fid"] >= 0 and r["num_fake"] == 8 for r in records)
+    a, b = read_checkpoint(plain)[1], read_checkpoint(evaluated)[1]
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith(("G.", "D.")))   # evaluation moved no RNG
+    assert not (plain / "metrics.jsonl").exists()
+    with pytest.raises(MetricsError, match="no such file"):              # missing weights stop before training
+        run_training("synthetic:longrange:16", tmp_path / "x", "tiny", {"train.eval_every": 2},
+                     inception_weights=tmp_path / "none.pth", **quiet)
+    assert not (tmp_path / "x" / "checkpoint.safetensors").exists()
