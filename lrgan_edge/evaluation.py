@@ -49,12 +49,37 @@ def training_evaluator(reals: ImageSet, num: int, inception_weights: str | Path 
     return evaluate_generator
 
 
+@torch.no_grad()
+def copy_check(G, reals: ImageSet, bank_index: torch.Tensor, n: int = 64, seed: int = 0) -> dict:
+    """Does a sample copy the training image its metadata came from (paper §4.2)?
+
+    For n samples, each generated from one bank row: the RMS pixel distance (images in [0, 1]) to
+    that row's training image against the distance to the nearest *other* training image. A copy
+    would sit far closer to its meta-image than to anything else.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    rows = torch.randint(len(G.meta_bank), (n,), generator=gen)
+    z = torch.randn(n, G.z_dim, generator=gen)
+    device = next(G.parameters()).device
+    fake = (G(z.to(device), G.meta_bank[rows].to(device)).float().cpu() + 1) / 2                 # (n, 3, R, R)
+    real = reals.images.float() / 255                                                             # (N, 3, R, R)
+    dist = torch.cat([torch.cdist(fake.flatten(1), chunk.flatten(1)) for chunk in real.split(1024)], dim=1)
+    dist = dist / fake[0].numel() ** 0.5                                                          # RMS per pixel
+    own = bank_index[rows]
+    to_meta = dist[torch.arange(n), own]
+    dist[torch.arange(n), own] = float("inf")
+    to_other = dist.min(dim=1).values
+    return {"samples": n, "rms_to_meta_image": round(float(to_meta.mean()), 4),
+            "rms_to_nearest_other": round(float(to_other.mean()), 4),
+            "closer_to_meta_image": round(float((to_meta < to_other).float().mean()), 3)}
+
+
 def evaluate(run_dir: str | Path, data: str, num: int = 5000, inception_weights: str | Path | None = None,
              seed: int = 0, on_message=print) -> dict:
     """FID and KID of `num` generated images against `num` real ones; the record is appended to metrics.jsonl."""
     if num < 2:
         raise MetricsError(f"--num {num}: FID needs at least 2 images per side")
-    cfg, _, state, _ = read_checkpoint(run_dir)
+    cfg, tensors, state, _ = read_checkpoint(run_dir)
     G = load_generator(run_dir)
     res = G.img_resolution
     reals = load_images(data, res)
@@ -72,6 +97,10 @@ def evaluate(run_dir: str | Path, data: str, num: int = 5000, inception_weights:
     if data.startswith("synthetic:longrange"):
         record["consistency"] = {"real": float(longrange_consistency(to_float(real)).mean()),
                                  "fake": float(longrange_consistency(to_float(fake)).mean())}
+    if "meta_bank_index" in tensors and state.get("data") == data:     # bank rows index this very data
+        record["copy_check"] = copy_check(G, reals, tensors["meta_bank_index"], n=min(64, num), seed=seed)
+    else:
+        on_message("copy check skipped: it needs the run's own --data and a checkpoint that records its bank rows")
     record["wall_s"] = round(time.perf_counter() - start, 1)
     with open(Path(run_dir) / METRICS_FILE, "a") as f:
         f.write(json.dumps(record) + "\n")

@@ -79,6 +79,7 @@ class Trainer:
         bank_gen = torch.Generator().manual_seed(t.seed)
         bank_idx = torch.randperm(len(data), generator=bank_gen)[:t.meta_bank_size]
         self.meta_bank = metadata[bank_idx].clone()
+        self.meta_bank_index = bank_idx.clone()          # which training image each bank row came from
         fixed = torch.Generator().manual_seed(12345)   # the grid's noise never changes across a run
         self.fixed_z = torch.randn(t.sample_grid, m.z_dim, generator=fixed)
         grid_rows = torch.arange(t.sample_grid) % len(self.meta_bank)
@@ -180,6 +181,7 @@ class Trainer:
         tensors.update(opt_g)
         tensors.update(opt_d)
         tensors["meta_bank"] = self.meta_bank
+        tensors["meta_bank_index"] = self.meta_bank_index
         tensors["rng.noise"] = self.noise.get_state()
         tensors["rng.torch"] = torch.get_rng_state()
         state = {"step": self.step, "elapsed_s": self.elapsed_s, "sampler": self.sampler.state(),

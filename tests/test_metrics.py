@@ -77,6 +77,7 @@ def test_eval_end_to_end_on_a_tiny_run(run_dir, tmp_path):
     messages = []
     record = evaluate(run_dir, "synthetic:longrange:24", num=12, inception_weights=weights, on_message=messages.append)
     assert record["fid"] >= 0 and record["num_fake"] == 12 and record["step"] == 2
+    assert "copy check skipped" in messages[-1]                       # the run trained on synthetic:longrange:16
     assert 0.9 < record["consistency"]["real"] <= 1.0 and record["consistency"]["fake"] < 0.9
     assert "resized and centre-cropped to 32x32" in messages[0]
     evaluate(run_dir, "synthetic:longrange:24", num=12, inception_weights=weights, seed=1, on_message=messages.append)
@@ -111,3 +112,32 @@ def test_eval_every_during_training_leaves_training_unchanged(tmp_path):
         run_training("synthetic:longrange:16", tmp_path / "x", "tiny", {"train.eval_every": 2},
                      inception_weights=tmp_path / "none.pth", **quiet)
     assert not (tmp_path / "x" / "checkpoint.safetensors").exists()
+
+
+def test_copy_check_tells_a_copy_from_a_new_image(run_dir):
+    from lrgan_edge.checkpoint import load_generator, read_checkpoint
+    from lrgan_edge.data import load_images
+    from lrgan_edge.evaluation import copy_check, evaluate
+    G = load_generator(run_dir)
+    _, tensors, state, _ = read_checkpoint(run_dir)
+    reals = load_images(state["data"], G.img_resolution)
+    index = tensors["meta_bank_index"]
+    assert len(index) == len(G.meta_bank) and int(index.max()) < len(reals)
+    honest = copy_check(G, reals, index, n=8)
+    assert honest["rms_to_meta_image"] > 0.05 and 0 <= honest["closer_to_meta_image"] <= 1
+
+    class Copier(torch.nn.Module):                    # "generates" exactly the training image of its bank row
+        def __init__(self):
+            super().__init__()
+            self.p = torch.nn.Parameter(torch.zeros(1))
+            self.meta_bank, self.z_dim = G.meta_bank, G.z_dim
+
+        def forward(self, z, meta):
+            rows = [int((G.meta_bank == m).all(dim=1).nonzero()[0]) for m in meta]
+            return reals.images[index[rows]].float() / 127.5 - 1
+
+    copied = copy_check(Copier(), reals, index, n=8)
+    assert copied["rms_to_meta_image"] < 1e-6 and copied["closer_to_meta_image"] == 1.0
+    record = evaluate(run_dir, state["data"], num=8, inception_weights=fake_inception_weights(run_dir / "w.pth"),
+                      on_message=lambda m: None)
+    assert record["copy_check"]["samples"] == 8
