@@ -57,14 +57,7 @@ class ExportGenerator(nn.Module):
 
     def example_inputs(self, batch: int = 1, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """Noise and metadata rows from the bank (zeros without one), as an app would feed them."""
-        G = self.generator
-        gen = torch.Generator().manual_seed(seed)
-        z = torch.randn(batch, G.z_dim, generator=gen)
-        if G.meta_bank is not None and len(G.meta_bank):
-            meta = G.meta_bank[torch.randint(len(G.meta_bank), (batch,), generator=gen)].float()
-        else:
-            meta = torch.zeros(batch, G.meta_dim)
-        return z, meta
+        return self.generator.sample_inputs(batch, seed)
 
 
 @dataclass

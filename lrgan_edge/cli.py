@@ -164,10 +164,12 @@ def eval_(
     inception_weights: Optional[Path] = typer.Option(None, help="torch-fidelity's Inception-v3 weights file "
                                                      "(default: the torch hub cache)."),
     seed: int = typer.Option(0, help="Seed of the generated images and of the real subset."),
+    per_stage: bool = typer.Option(False, help="Also FID/KID of every stage (real images downsampled to its size)."),
 ) -> None:
     """FID and KID against real images (appended to RUN_DIR/metrics.jsonl); consistency on the synthetic data."""
     from .evaluation import evaluate
-    record = evaluate(run_dir, data, num=num, inception_weights=inception_weights, seed=seed, on_message=console.print)
+    record = evaluate(run_dir, data, num=num, inception_weights=inception_weights, seed=seed, per_stage=per_stage,
+                      on_message=console.print)
     console.print_json(json.dumps(record))
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import load_generator, read_checkpoint
-from .data import ImageSet, load_images, to_float
+from .data import ImageSet, load_images, stage_pyramid, to_float
 from .errors import MetricsError
 from .metrics import InceptionFeatures, extract, fid_kid
 from .synthetic import longrange_consistency
@@ -25,9 +25,10 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate(G, n: int, seed: int, batch: int = 64) -> torch.Tensor:
-    """n final-stage images, uint8 [n, 3, R, R]."""
-    return torch.cat([to_uint8(G.sample(min(batch, n - i), seed=seed + i)).cpu() for i in range(0, n, batch)])
+def generate(G, n: int, seed: int, batch: int = 64) -> list[torch.Tensor]:
+    """n images of every stage, uint8 [n, 3, R_k, R_k] per stage."""
+    chunks = [G.sample(min(batch, n - i), seed=seed + i, all_stages=True) for i in range(0, n, batch)]
+    return [torch.cat([to_uint8(c[k]).cpu() for c in chunks]) for k in range(len(chunks[0]))]
 
 
 def training_evaluator(reals: ImageSet, num: int, inception_weights: str | Path | None, device: torch.device,
@@ -43,7 +44,7 @@ def training_evaluator(reals: ImageSet, num: int, inception_weights: str | Path 
 
     def evaluate_generator(G) -> dict:
         was_training = G.training
-        result = fid_kid(real, extract(generate(G.eval(), n, seed), extractor))
+        result = fid_kid(real, extract(generate(G.eval(), n, seed)[-1], extractor))
         G.train(was_training)
         return result
     return evaluate_generator
@@ -75,8 +76,9 @@ def copy_check(G, reals: ImageSet, bank_index: torch.Tensor, n: int = 64, seed: 
 
 
 def evaluate(run_dir: str | Path, data: str, num: int = 5000, inception_weights: str | Path | None = None,
-             seed: int = 0, on_message=print) -> dict:
-    """FID and KID of `num` generated images against `num` real ones; the record is appended to metrics.jsonl."""
+             seed: int = 0, per_stage: bool = False, on_message=print) -> dict:
+    """FID and KID of `num` generated images against `num` real ones (of the final stage, or of every
+    stage against the real images area-downsampled to its size); the record is appended to metrics.jsonl."""
     if num < 2:
         raise MetricsError(f"--num {num}: FID needs at least 2 images per side")
     cfg, tensors, state, _ = read_checkpoint(run_dir)
@@ -90,10 +92,16 @@ def evaluate(run_dir: str | Path, data: str, num: int = 5000, inception_weights:
     start = time.perf_counter()
     extractor = InceptionFeatures(inception_weights)
     real = reals.images[torch.randperm(len(reals), generator=torch.Generator().manual_seed(seed))[:num]]
-    fake = generate(G, num, seed)
+    fakes = generate(G, num, seed)
+    fake = fakes[-1]
     record = {"step": int(state.get("step", 0)), "data": data, "num": num, "seed": seed,
               "metadata": G.metadata_source, "resolution": res,
               **fid_kid(extract(real, extractor), extract(fake, extractor))}
+    if per_stage:
+        sizes = [f.shape[-1] for f in fakes]
+        reals_k = [to_uint8(x) for x in stage_pyramid(to_float(real), tuple(sizes))]
+        record["stages"] = {str(r): fid_kid(extract(rk, extractor), extract(fk, extractor))
+                            for r, rk, fk in zip(sizes, reals_k, fakes)}
     if data.startswith("synthetic:longrange"):
         record["consistency"] = {"real": float(longrange_consistency(to_float(real)).mean()),
                                  "fake": float(longrange_consistency(to_float(fake)).mean())}

@@ -86,20 +86,27 @@ class Generator(nn.Module):
         """The final stage's image, [B, 3, R, R] in [-1, 1]."""
         return self.forward_stages(z, meta)[-1]
 
-    @torch.no_grad()
-    def sample(self, n: int = 16, seed: int = 0, device: torch.device | str | None = None) -> torch.Tensor:
-        """n final-stage images from fresh noise and metadata rows drawn from the meta bank.
+    def sample_inputs(self, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Noise [n, z_dim] and metadata rows [n, meta_dim] drawn from the meta bank, both from `seed`.
 
         Without a bank (an untrained generator) the metadata is zeros, as in the "w/o Meta" ablation.
         """
-        device = device or next(self.parameters()).device
         gen = torch.Generator().manual_seed(seed)
         z = torch.randn(n, self.z_dim, generator=gen)
         if self.meta_bank is not None and len(self.meta_bank):
-            meta = self.meta_bank[torch.randint(len(self.meta_bank), (n,), generator=gen)]
+            meta = self.meta_bank[torch.randint(len(self.meta_bank), (n,), generator=gen)].float()
         else:
             meta = torch.zeros(n, self.meta_dim)
-        return self(z.to(device), meta.to(device))
+        return z, meta
+
+    @torch.no_grad()
+    def sample(self, n: int = 16, seed: int = 0, device: torch.device | str | None = None,
+               all_stages: bool = False) -> torch.Tensor | list[torch.Tensor]:
+        """n final-stage images (or every stage's, with `all_stages`) from `sample_inputs(n, seed)`."""
+        device = device or next(self.parameters()).device
+        z, meta = self.sample_inputs(n, seed)
+        stages = self.forward_stages(z.to(device), meta.to(device))
+        return stages if all_stages else stages[-1]
 
 
 def build_generator(cfg) -> Generator:

@@ -80,7 +80,9 @@ def test_eval_end_to_end_on_a_tiny_run(run_dir, tmp_path):
     assert "copy check skipped" in messages[-1]                       # the run trained on synthetic:longrange:16
     assert 0.9 < record["consistency"]["real"] <= 1.0 and record["consistency"]["fake"] < 0.9
     assert "resized and centre-cropped to 32x32" in messages[0]
-    evaluate(run_dir, "synthetic:longrange:24", num=12, inception_weights=weights, seed=1, on_message=messages.append)
+    staged = evaluate(run_dir, "synthetic:longrange:24", num=12, inception_weights=weights, seed=1, per_stage=True,
+                      on_message=messages.append)
+    assert list(staged["stages"]) == ["16", "32"] and staged["stages"]["32"]["fid"] == pytest.approx(staged["fid"])
     lines = (run_dir / METRICS_FILE).read_text().splitlines()
     assert len(lines) == 2 and json.loads(lines[1])["seed"] == 1          # appended, not overwritten
     with pytest.raises(MetricsError, match="--num 30 but synthetic:longrange:24 holds only 24"):
