@@ -15,8 +15,8 @@ from .data import ImageSet, load_images, stage_pyramid, to_float
 from .errors import MetricsError
 from .metrics import InceptionFeatures, extract, fid_kid
 from .synthetic import longrange_consistency
+from .training import METRICS_FILE
 
-METRICS_FILE = "metrics.jsonl"
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:

@@ -76,7 +76,7 @@ def run_training(data: str | None, out: Path, preset: str | None, overrides: dic
     `on_message(str)` gets one-line notices; `on_progress(phase, total)` returns a function that is
     called with the number of items done (metadata encoding) or with (step, values) in training.
     """
-    from .training import Trainer, pick_device
+    from .training import METRICS_FILE, Trainer, pick_device
     out = Path(out)
     dev = pick_device(device)
     if resume:
@@ -104,7 +104,7 @@ def run_training(data: str | None, out: Path, preset: str | None, overrides: dic
         from .evaluation import training_evaluator
         with torch.random.fork_rng(devices=[]):            # Inception's construction must not move the seed
             evaluator = training_evaluator(images, cfg.train.eval_num, inception_weights, dev, on_message=on_message)
-        on_message(f"FID/KID of the EMA generator every {cfg.train.eval_every} steps into {out / 'metrics.jsonl'}")
+        on_message(f"FID/KID of the EMA generator every {cfg.train.eval_every} steps into {out / METRICS_FILE}")
     trainer = Trainer(cfg, images, out, dev, metadata, evaluator=evaluator)
     if resume:
         trainer.restore(tensors, state)

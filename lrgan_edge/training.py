@@ -46,6 +46,9 @@ def pick_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+METRICS_FILE = "metrics.jsonl"     # FID/KID records of `--eval-every` and `lrgan-edge eval`, one JSON per line
+
+
 class Trainer:
     def __init__(self, cfg: RunConfig, data: ImageSet, run_dir: Path, device: torch.device,
                  metadata: torch.Tensor, rank: int = 0, world_size: int = 1,
@@ -211,7 +214,7 @@ class Trainer:
             return
         with torch.random.fork_rng(devices=[]):
             record = self.evaluator(self.G_ema)
-        with open(self.run_dir / "metrics.jsonl", "a") as f:
+        with open(self.run_dir / METRICS_FILE, "a") as f:
             f.write(json.dumps({"step": self.step, "elapsed_s": round(self.elapsed_s, 2), **record}) + "\n")
 
     def log(self, values: dict) -> None:
