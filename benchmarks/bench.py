@@ -203,8 +203,10 @@ def run_bench(out: str | Path, run_dir: str | Path | None = None, preset: str | 
             on_message(f"exporting {spec.label} ({', '.join(sorted(kinds))})")
         artifacts = export_artifacts(spec, kinds, out / "artifacts" / spec.name, settings.batch_size,
                                      on_message) if kinds else {}
+        module = build_model(spec, "native")                   # what the worker feeds: input names and shapes
+        inputs = {"input_names": list(module.input_names), "input_shapes": module.input_shapes(settings.batch_size)}
         for rt in chosen:
-            row = measure_row(spec, rt, skip[rt.name], artifacts, settings, out)
+            row = measure_row(spec, rt, skip[rt.name], artifacts, inputs, settings, out)
             rows.append(finish_row(row, flops[spec.name, rt.form], peaks))
             on_message(describe_row(rows[-1]))
     # noisy neighbours only ever slow a matmul down: the best of a measurement before and after is the peak
@@ -242,8 +244,8 @@ def matmul_peaks(runnable: list[Runtime]) -> dict[str, float]:
     return peaks
 
 
-def measure_row(spec: ModelSpec, rt: Runtime, skipped: str | None, artifacts: dict, settings: BenchSettings,
-                out: Path) -> dict:
+def measure_row(spec: ModelSpec, rt: Runtime, skipped: str | None, artifacts: dict, inputs: dict,
+                settings: BenchSettings, out: Path) -> dict:
     """One (model, runtime) row: skipped, failed at export, or measured by a worker process."""
     row = base_row(spec, rt)
     art = artifacts.get(rt.artifact) if rt.artifact else None
@@ -253,9 +255,7 @@ def measure_row(spec: ModelSpec, rt: Runtime, skipped: str | None, artifacts: di
         return {**row, "status": "error", "reason": art["error"]}
     if art is not None:
         row["artifact"] = {"file": os.path.relpath(art["single"], out), "bytes": art["bytes"], "parity": art["parity"]}
-    module = build_model(spec, "native")
-    job = {"model": spec.to_dict(), "runtime": rt.name, "threads": settings.threads,
-           "input_names": list(module.input_names), "input_shapes": module.input_shapes(settings.batch_size),
+    job = {"model": spec.to_dict(), "runtime": rt.name, "threads": settings.threads, **inputs,
            "artifacts": {k: art[k] for k in ("single", "batch")} if art else {},
            "batch_size": settings.batch_size, "images": settings.images, "repeats": settings.repeats,
            "warmup": settings.warmup, "single_images": settings.single_images,

@@ -81,7 +81,7 @@ def evaluate(run_dir: str | Path, data: str, num: int = 5000, inception_weights:
     stage against the real images area-downsampled to its size); the record is appended to metrics.jsonl."""
     if num < 2:
         raise MetricsError(f"--num {num}: FID needs at least 2 images per side")
-    cfg, tensors, state, _ = read_checkpoint(run_dir)
+    _, tensors, state, _ = read_checkpoint(run_dir)
     G = load_generator(run_dir)
     res = G.img_resolution
     reals = load_images(data, res)
