@@ -117,6 +117,10 @@ def train(
                               device=device, workers=workers, inception_weights=inception_weights,
                               on_message=console.print,
                               on_progress=ProgressReporter(progress))
+    if result.stopped_by == "time limit":
+        console.print(f"time limit of {result.elapsed_s:.0f} s of training reached at step {result.step}; checkpoint "
+                      f"saved. Continue with: lrgan-edge train --resume {run_dir} --set max_train_s=SECONDS")
+        return
     if result.stopped_by != "done":
         console.print(f"stopped by {result.stopped_by} at step {result.step}; checkpoint saved. "
                       f"Continue with: lrgan-edge train --resume {run_dir}")

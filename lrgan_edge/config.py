@@ -90,6 +90,7 @@ class TrainConfig:
     """Optimisation and bookkeeping of a training run (DESIGN §5)."""
 
     steps: int = 100_000           # generator updates in total
+    max_train_s: float = 0.0       # >0: also stop once the training steps have taken this many seconds (equal-time studies)
     batch_size: int = 16           # global batch (split across ranks under DDP)
     lr_g: float = 2e-4             # Adam, paper §4
     lr_d: float = 2e-4
@@ -116,6 +117,8 @@ class TrainConfig:
     channels_last: bool = True     # CUDA only
 
     def __post_init__(self) -> None:
+        if self.max_train_s < 0:
+            raise ConfigError(f"max_train_s={self.max_train_s}: must be >= 0 (0 = no time limit)")
         if self.r1_gamma < 0:
             raise ConfigError(f"r1_gamma={self.r1_gamma}: must be >= 0")
         if self.eval_every < 0 or self.eval_num < 2:

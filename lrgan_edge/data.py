@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ class ImageSet:
     names: list[str]                     # where each image came from
     source: str                          # the spec it was loaded from
     skipped: list[tuple[str, str]] = field(default_factory=list)   # (name, reason) of unreadable files
+    source_sizes: dict[tuple[int, int], int] = field(default_factory=dict)  # (width, height) -> count, before resizing
 
     def __len__(self) -> int:
         return len(self.images)
@@ -42,6 +44,16 @@ class ImageSet:
         name, reason = self.skipped[0]
         return (f"skipped {len(self.skipped)} unreadable image file(s) in {self.source} "
                 f"(first: {name}: {reason})")
+
+    def resize_summary(self) -> str | None:
+        """Say so when the source images were not already at the loaded size."""
+        R = self.images.shape[-1]
+        other = {size: n for size, n in self.source_sizes.items() if size != (R, R)}
+        if not other:
+            return None
+        (w, h), _ = max(other.items(), key=lambda kv: kv[1])
+        return (f"{sum(other.values())} of {len(self)} images in {self.source} are not {R}x{R} (most common: {w}x{h}); "
+                f"resized (shorter side) and centre-cropped to {R}x{R}")
 
 
 def load_images(spec: str, resolution: int, workers: int = 4) -> ImageSet:
@@ -66,19 +78,20 @@ def load_images(spec: str, resolution: int, workers: int = 4) -> ImageSet:
     def decode(entry):
         name, read = entry
         try:
-            return name, decode_image(read(), resolution), None
+            return name, *decode_image(read(), resolution, with_size=True), None
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
-            return name, None, f"{type(exc).__name__}: {exc}".splitlines()[0][:120]
+            return name, None, None, f"{type(exc).__name__}: {exc}".splitlines()[0][:120]
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = list(pool.map(decode, entries))
-    good = [(n, a) for n, a, _ in results if a is not None]
-    skipped = [(n, r) for n, a, r in results if a is None]
+    good = [(n, a) for n, a, _, _ in results if a is not None]
+    skipped = [(n, r) for n, a, _, r in results if a is None]
+    sizes = Counter(size for _, a, size, _ in results if a is not None)
     if not good:
         raise DataError(f"none of the {len(entries)} image files in {spec} could be read "
                         f"(first: {skipped[0][0]}: {skipped[0][1]}); check the files or point --data elsewhere")
     images = torch.from_numpy(np.stack([a for _, a in good])).permute(0, 3, 1, 2).contiguous()
-    return ImageSet(images, [n for n, _ in good], spec, skipped)
+    return ImageSet(images, [n for n, _ in good], spec, skipped, dict(sizes))
 
 
 def _zip_entries(path: Path):
@@ -93,13 +106,16 @@ def _zip_entries(path: Path):
     return [(n, reader(n)) for n in names]
 
 
-def decode_image(data: bytes, resolution: int) -> np.ndarray:
-    """Bytes of any common image -> (R, R, 3) uint8, resized (shorter side) and centre-cropped."""
+def decode_image(data: bytes, resolution: int, with_size: bool = False):
+    """Bytes of any common image -> (R, R, 3) uint8, resized (shorter side) and centre-cropped
+    (and, `with_size`, the source's (width, height))."""
     with Image.open(io.BytesIO(data)) as img:
         img.load()
+        size = img.size
         img = _to_rgb(img)
         img = ImageOps.fit(img, (resolution, resolution), Image.Resampling.LANCZOS, centering=(0.5, 0.5))
-        return np.asarray(img, dtype=np.uint8)
+        arr = np.asarray(img, dtype=np.uint8)
+    return (arr, size) if with_size else arr
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

@@ -24,6 +24,18 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
+def pairwise_rms(images: torch.Tensor, n: int = 256) -> float:
+    """Mean RMS pixel distance (images in [0, 1]) between pairs of the first n images: how varied a set is.
+
+    A generator that collapses to a few images scores near 0; divide by the real images' value
+    for a ratio (1 = as varied as the data)."""
+    x = images[:n].float().flatten(1)
+    x = x / 255 if images.dtype == torch.uint8 else (x + 1) / 2
+    d = torch.cdist(x, x) / x.shape[1] ** 0.5
+    m = len(x)
+    return float(d.sum() / max(m * (m - 1), 1))
+
+
 @torch.no_grad()
 def generate(G, n: int, seed: int, batch: int = 64) -> list[torch.Tensor]:
     """n images of every stage, uint8 [n, 3, R_k, R_k] per stage."""
@@ -85,7 +97,10 @@ def evaluate(run_dir: str | Path, data: str, num: int = 5000, inception_weights:
     G = load_generator(run_dir)
     res = G.img_resolution
     reals = load_images(data, res)
-    on_message(f"real images: {len(reals)} from {data}, resized and centre-cropped to {res}x{res} (the run's size)")
+    on_message(f"real images: {len(reals)} from {data} at {res}x{res} (the run's size)")
+    for note in (reals.resize_summary(), reals.skipped_summary()):
+        if note:
+            on_message(f"note: {note}")
     if len(reals) < num:
         raise MetricsError(f"--num {num} but {data} holds only {len(reals)} readable images; "
                            f"lower --num to {len(reals)} or add images")

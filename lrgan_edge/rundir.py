@@ -69,12 +69,24 @@ def encode_metadata(data: ImageSet, source: str, device: torch.device, progress=
 
 
 def run_training(data: str | None, out: Path, preset: str | None, overrides: dict[str, object], *,
-                 resume: bool = False, overwrite: bool = False, device: str = "auto", workers: int = 4,
-                 inception_weights: str | Path | None = None, on_message=print, on_progress=None):
-    """Start (or resume) a run in `out` and train it to `train.steps`.
+                 on_progress=None, **options):
+    """Start (or resume) a run in `out` and train it to `train.steps` (options: those of `open_run`).
 
-    `on_message(str)` gets one-line notices; `on_progress(phase, total)` returns a function that is
-    called with the number of items done (metadata encoding) or with (step, values) in training.
+    `on_progress(phase, total)` returns a function that is called with the number of items done
+    (metadata encoding) or with (step, values) in training.
+    """
+    trainer = open_run(data, out, preset, overrides, on_progress=on_progress, **options)
+    step_cb = on_progress("train", trainer.cfg.train.steps) if on_progress else None
+    return trainer.run(on_step=step_cb)
+
+
+def open_run(data: str | None, out: Path, preset: str | None, overrides: dict[str, object], *,
+             resume: bool = False, overwrite: bool = False, device: str = "auto", workers: int = 4,
+             inception_weights: str | Path | None = None, evaluator=None, on_message=print, on_progress=None):
+    """A Trainer for a new run in `out` (or the run there, restored when `resume`), config written.
+
+    `on_message(str)` gets one-line notices; `evaluator(G_ema) -> dict` replaces the FID/KID
+    evaluation of `train.eval_every`.
     """
     from .training import METRICS_FILE, Trainer, pick_device
     out = Path(out)
@@ -95,12 +107,13 @@ def run_training(data: str | None, out: Path, preset: str | None, overrides: dic
     images = load_images(data, cfg.model.resolution, workers=workers)
     if images.skipped_summary():
         on_message(f"warning: {images.skipped_summary()}")
+    if images.resize_summary():
+        on_message(f"note: {images.resize_summary()}")
     on_message(f"data: {len(images)} images at {cfg.model.resolution}x{cfg.model.resolution} from {data}; "
                f"metadata: {cfg.train.metadata}; device: {dev}")
     tick = on_progress("metadata", len(images)) if on_progress else None
     metadata = encode_metadata(images, cfg.train.metadata, dev, progress=tick)
-    evaluator = None
-    if cfg.train.eval_every:
+    if cfg.train.eval_every and evaluator is None:
         from .evaluation import training_evaluator
         with torch.random.fork_rng(devices=[]):            # Inception's construction must not move the seed
             evaluator = training_evaluator(images, cfg.train.eval_num, inception_weights, dev, on_message=on_message)
@@ -111,5 +124,4 @@ def run_training(data: str | None, out: Path, preset: str | None, overrides: dic
         on_message(f"resumed {out} at step {trainer.step} of {cfg.train.steps}")
     if trainer.is_main:
         write_config(out, cfg, data)
-    step_cb = on_progress("train", cfg.train.steps) if on_progress else None
-    return trainer.run(on_step=step_cb)
+    return trainer

@@ -35,7 +35,7 @@ from .losses import discriminator_loss, generator_adversarial_loss, r1_penalty, 
 class TrainResult:
     run_dir: Path
     step: int
-    stopped_by: str          # "done", "SIGINT" or "SIGTERM"
+    stopped_by: str          # "done", "time limit", "SIGINT" or "SIGTERM"
     images_per_s: float
     elapsed_s: float
 
@@ -235,10 +235,11 @@ class Trainer:
         except ValueError:   # not the main thread: the caller handles signals
             pass
         images_per_s, window_time, window_images = 0.0, 0.0, 0
+        stopped_by = "done"
         try:
             if self.step == 0:
                 self.save_samples()
-            while self.step < t.steps and self._stop is None:
+            while self.step < t.steps and self._stop is None and not 0 < t.max_train_s <= self.elapsed_s:
                 start = time.perf_counter()
                 values = self.train_step()
                 step_time = time.perf_counter() - start    # train steps only, not grids or checkpoints
@@ -248,19 +249,25 @@ class Trainer:
                 if window_time >= 1.0:
                     window_time, window_images = 0.0, 0
                 values.update(step=self.step, images_per_s=images_per_s, elapsed_s=self.elapsed_s)
-                if self.step % t.log_every == 0 or self.step == t.steps:
+                out_of_time = 0 < t.max_train_s <= self.elapsed_s
+                last = self.step == t.steps or out_of_time
+                if self.step % t.log_every == 0 or last:
                     self.log(values)
-                if self.step % t.sample_every == 0 or self.step == t.steps:
+                if self.step % t.sample_every == 0 or last:
                     self.save_samples()
-                if self.step % t.checkpoint_every == 0 or self.step == t.steps:
+                if self.step % t.checkpoint_every == 0 or last:
                     self.save_checkpoint()
-                if t.eval_every and (self.step % t.eval_every == 0 or self.step == t.steps):
+                if t.eval_every and (self.step % t.eval_every == 0 or last):
                     self.evaluate()
                 if on_step:
                     on_step(self.step, values)
+                if out_of_time:
+                    break
+            if 0 < t.max_train_s <= self.elapsed_s:
+                stopped_by = "time limit"
             if self._stop is not None and self.last_saved_step != self.step:
                 self.save_checkpoint()
         finally:
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
-        return TrainResult(self.run_dir, self.step, self._stop or "done", images_per_s, self.elapsed_s)
+        return TrainResult(self.run_dir, self.step, self._stop or stopped_by, images_per_s, self.elapsed_s)

@@ -79,7 +79,7 @@ def test_eval_end_to_end_on_a_tiny_run(run_dir, tmp_path):
     assert record["fid"] >= 0 and record["num_fake"] == 12 and record["step"] == 2
     assert "copy check skipped" in messages[-1]                       # the run trained on synthetic:longrange:16
     assert 0.9 < record["consistency"]["real"] <= 1.0 and record["consistency"]["fake"] < 0.9
-    assert "resized and centre-cropped to 32x32" in messages[0]
+    assert "at 32x32 (the run's size)" in messages[0] and not any("resized" in m for m in messages)
     staged = evaluate(run_dir, "synthetic:longrange:24", num=12, inception_weights=weights, seed=1, per_stage=True,
                       on_message=messages.append)
     assert list(staged["stages"]) == ["16", "32"] and staged["stages"]["32"]["fid"] == pytest.approx(staged["fid"])
@@ -143,3 +143,30 @@ def test_copy_check_tells_a_copy_from_a_new_image(run_dir):
     record = evaluate(run_dir, state["data"], num=8, inception_weights=fake_inception_weights(run_dir / "w.pth"),
                       on_message=lambda m: None)
     assert record["copy_check"]["samples"] == 8
+
+
+def test_eval_on_images_of_another_size_resizes_and_says_so(run_dir, tmp_path):
+    from PIL import Image
+    from lrgan_edge.evaluation import evaluate
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(10):
+        Image.new("RGB", (48, 40), (i * 20, 50, 90)).save(folder / f"{i}.png")
+    Image.new("RGB", (32, 32)).save(folder / "exact.png")
+    messages = []
+    record = evaluate(run_dir, str(folder), num=11, inception_weights=fake_inception_weights(tmp_path / "w.pth"),
+                      on_message=messages.append)
+    assert record["resolution"] == 32 and record["num_real"] == 11
+    note = next(m for m in messages if "resized" in m)
+    assert "10 of 11 images" in note and "not 32x32 (most common: 48x40)" in note and "centre-cropped to 32x32" in note
+
+
+def test_pairwise_rms_measures_variety():
+    from lrgan_edge.evaluation import pairwise_rms
+    same = torch.full((6, 3, 8, 8), 0.3)
+    assert pairwise_rms(same) == pytest.approx(0.0, abs=1e-6)
+    black_white = torch.stack([torch.zeros(3, 8, 8), torch.full((3, 8, 8), 255.0)]).to(torch.uint8)
+    assert pairwise_rms(black_white) == pytest.approx(1.0, rel=1e-4)               # uint8: 0..255
+    assert pairwise_rms(torch.stack([-torch.ones(3, 4, 4), torch.ones(3, 4, 4)])) == pytest.approx(1.0, rel=1e-4)
+    mixed = torch.cat([black_white, black_white[:1]])                              # 2 of 3 pairs differ
+    assert pairwise_rms(mixed) == pytest.approx(2 / 3, rel=1e-4)

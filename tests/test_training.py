@@ -72,6 +72,20 @@ def test_signal_saves_and_stops(tmp_path, sig):
     assert signal.getsignal(sig) is before                               # handlers restored
 
 
+def test_time_limit_stops_after_that_much_training_and_saves(tmp_path):
+    result = run_training(DATA, tmp_path, "tiny", {"train.steps": 10**6, "train.max_train_s": 0.3,
+                                                   "train.checkpoint_every": 10**6}, **quiet)
+    assert result.stopped_by == "time limit" and 0 < result.step < 10**6 and result.elapsed_s >= 0.3
+    _, state = weights(tmp_path)
+    assert state["step"] == result.step and state["elapsed_s"] == pytest.approx(result.elapsed_s)
+    again = run_training(None, tmp_path, None, {}, resume=True, **quiet)          # budget spent: no more steps
+    assert again.step == result.step and again.stopped_by == "time limit"
+    more = run_training(None, tmp_path, None, {"train.max_train_s": result.elapsed_s + 0.3}, resume=True, **quiet)
+    assert more.step > result.step and more.stopped_by == "time limit"
+    with pytest.raises(ConfigError, match="max_train_s=-1: must be >= 0"):
+        run_training(DATA, tmp_path / "neg", "tiny", {"train.max_train_s": -1}, **quiet)
+
+
 def test_refuses_to_overwrite_another_run(tmp_path):
     run_training(DATA, tmp_path, "tiny", {"train.steps": 1}, **quiet)
     before = (tmp_path / CHECKPOINT_NAME).read_bytes()
