@@ -40,8 +40,22 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)                    # the rename itself survives a power cut
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:        # some file systems cannot fsync a directory; the rename is still atomic
+        pass
+    finally:
+        os.close(fd)
 
 
 def save_checkpoint(path: Path, config: RunConfig, tensors: dict[str, torch.Tensor], state: dict[str, Any],

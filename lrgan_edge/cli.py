@@ -96,11 +96,27 @@ def train(
     resume: Optional[Path] = typer.Option(None, help="Continue the run in this directory."),
     overwrite: bool = typer.Option(False, help="Start over in an --out that already holds a run."),
     device: str = typer.Option("auto", help="auto, cpu, cuda or cuda:N."),
+    gpus: int = typer.Option(1, help="Train on K GPUs of this machine: starts torchrun with K processes (DDP)."),
     workers: int = typer.Option(4, help="Threads decoding images."),
     set_: list[str] = typer.Option([], "--set", help="Any config key: --set lr_g=1e-4 --set model.lrm_resolution=64."),
 ) -> None:
-    """Train the LRGAN on a folder of images (resumable; checkpoints, sample grids, JSONL log)."""
+    """Train the LRGAN on a folder of images (resumable; checkpoints, sample grids, JSONL log).
+
+    Several GPUs or machines: `--gpus K`, or run this command under `torchrun --nproc_per_node=K`.
+    """
+    from . import distributed
     from .rundir import run_training
+    if gpus < 1:
+        raise ConfigError(f"--gpus {gpus}: must be >= 1")
+    if gpus > 1 and not distributed.launched_by_torchrun():
+        import torch
+        visible = torch.cuda.device_count()
+        if visible < gpus:
+            raise ConfigError(f"--gpus {gpus} but {visible} CUDA device(s) are visible; use --gpus {visible or 1}"
+                              + ("" if visible else ", or torchrun --nproc_per_node=K for CPU processes (gloo)"))
+        argv = sys.argv[1:]
+        without = [a for i, a in enumerate(argv) if not (a.startswith("--gpus") or (i and argv[i - 1] == "--gpus"))]
+        raise typer.Exit(distributed.launch(gpus, without))
     if resume is not None and out is not None and Path(out).resolve() != Path(resume).resolve():
         raise ConfigError(f"--out {out} differs from --resume {resume}; a resumed run stays in its directory")
     run_dir = resume or out
@@ -112,11 +128,14 @@ def train(
                        ("eval_every", eval_every), ("eval_num", eval_num)):
         if value is not None:
             overrides[f"train.{key}"] = value
+    main_rank = distributed.env_rank() == 0
     with _progress() as progress:
         result = run_training(data, run_dir, preset, overrides, resume=resume is not None, overwrite=overwrite,
                               device=device, workers=workers, inception_weights=inception_weights,
-                              on_message=console.print,
-                              on_progress=ProgressReporter(progress))
+                              on_message=console.print if main_rank else (lambda m: None),
+                              on_progress=ProgressReporter(progress) if main_rank else None)
+    if not main_rank:
+        raise typer.Exit(130 if result.stopped_by == "SIGINT" else 0)
     if result.stopped_by == "time limit":
         console.print(f"time limit of {result.elapsed_s:.0f} s of training reached at step {result.step}; checkpoint "
                       f"saved. Continue with: lrgan-edge train --resume {run_dir} --set max_train_s=SECONDS")

@@ -177,7 +177,8 @@ class EpochSampler:
     def _permutation(self) -> torch.Tensor:
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         perm = torch.randperm(self.size, generator=gen)
-        return perm[self.rank::self.world_size]
+        usable = self.size - self.size % self.world_size         # equal shares: ranks turn epochs together
+        return perm[:usable][self.rank::self.world_size]
 
     def next(self, batch_size: int) -> torch.Tensor:
         out = []

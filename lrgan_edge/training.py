@@ -4,12 +4,16 @@ One iteration: the generator draws every stage's images from noise and the metad
 batch's real images; the discriminators step on (real, detached fake); the generator steps on
 the adversarial loss of every stage plus colour consistency; the EMA follows.
 
-Written for DistributedDataParallel: the sampler and the noise generator are per rank, and only
-rank 0 writes files (`self.is_main`).
+Under torchrun (`distributed.py`) G and D train through DistributedDataParallel: every rank
+draws its own share of the global batch (sharded sampler, per-rank noise), gradients are averaged
+across ranks, so weights, optimizer states and the EMA stay bit-identical (checked at every
+checkpoint); logged values are averaged over ranks; only rank 0 writes files; decisions to stop
+are agreed by all ranks.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -23,6 +27,7 @@ import torch
 from torchvision.utils import save_image
 
 from . import checkpoint as ckpt
+from . import distributed as dist_utils
 from .config import RunConfig
 from .data import EpochSampler, ImageSet, stage_pyramid, to_float
 from .discriminator import Discriminators
@@ -49,6 +54,17 @@ def pick_device(name: str = "auto") -> torch.device:
 METRICS_FILE = "metrics.jsonl"     # FID/KID records of `--eval-every` and `lrgan-edge eval`, one JSON per line
 
 
+class StagesForward(torch.nn.Module):
+    """G.forward_stages as a module's forward, for DistributedDataParallel (which wraps forward)."""
+
+    def __init__(self, G: Generator) -> None:
+        super().__init__()
+        self.G = G
+
+    def forward(self, z: torch.Tensor, meta: torch.Tensor) -> list[torch.Tensor]:
+        return self.G.forward_stages(z, meta)
+
+
 class Trainer:
     def __init__(self, cfg: RunConfig, data: ImageSet, run_dir: Path, device: torch.device,
                  metadata: torch.Tensor, rank: int = 0, world_size: int = 1,
@@ -60,6 +76,9 @@ class Trainer:
         if t.batch_size % world_size:
             raise TrainingError(f"batch_size={t.batch_size} does not split across {world_size} ranks; "
                                 f"use a multiple of {world_size}")
+        if len(data) < world_size:
+            raise TrainingError(f"{len(data)} training image(s) cannot be shared by {world_size} ranks; "
+                                f"add images or start fewer processes")
         self.local_batch = t.batch_size // world_size
         self.cuda = device.type == "cuda"
         self.amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) \
@@ -71,6 +90,12 @@ class Trainer:
         self.D = Discriminators(m).to(device, memory_format=memory_format)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.G.set_fast_attention(t.fast_attention)
+        self.G_train, self.D_train = StagesForward(self.G), self.D     # what the training steps call
+        if world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+            ids = [device.index] if self.cuda else None
+            self.G_train = DDP(self.G_train, device_ids=ids, forward_sync_buffers=False)
+            self.D_train = DDP(self.D, device_ids=ids, forward_sync_buffers=False)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=t.lr_g, betas=(t.beta1, t.beta2))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=t.lr_d, betas=(t.beta1, t.beta2))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
@@ -110,8 +135,8 @@ class Trainer:
         if r1:
             real_stages = [r.detach().requires_grad_(True) for r in real_stages]
         with self._autocast():
-            real_logits = self.D(real_stages)
-            fake_logits = self.D([f.detach() for f in fake_stages])
+            real_logits = self.D_train(real_stages)
+            fake_logits = self.D_train([f.detach() for f in fake_stages])
             loss = discriminator_loss([r.float() for r in real_logits], [f.float() for f in fake_logits])
         penalty = r1_penalty(real_stages, real_logits) * (t.r1_gamma / 2 * t.r1_every) if r1 else loss.new_zeros(())
         self.scaler.scale(loss + penalty).backward()
@@ -123,7 +148,7 @@ class Trainer:
     def g_step(self, fake_stages: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         t = self.cfg.train
         self.opt_g.zero_grad(set_to_none=True)
-        self.D.requires_grad_(False)
+        self.D.requires_grad_(False)      # D (not D_train): its frozen weights take no part in D's reduction
         with self._autocast():
             adv = generator_adversarial_loss([f.float() for f in self.D(fake_stages)])
         color = total_color_loss([f.float() for f in fake_stages], t.color_lambda_mean, t.color_lambda_cov)
@@ -145,13 +170,14 @@ class Trainer:
         real_stages, z, meta = self.next_batch()
         self.G.train()
         with self._autocast():
-            fake_stages = self.G.forward_stages(z, meta)
+            fake_stages = self.G_train(z, meta)
         stats = self.d_step(real_stages, fake_stages)
         stats.update(self.g_step(fake_stages))
         self.scaler.update()
         self.step += 1
         self.update_ema()
-        values = {k: float(v) for k, v in stats.items()}
+        averaged = dist_utils.mean_over_ranks(torch.stack([v.float() for v in stats.values()]))
+        values = dict(zip(stats, averaged.tolist()))
         if not all(math.isfinite(v) for v in values.values()):
             losses = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
             kept = f"the last good checkpoint (step {self.last_saved_step}) is kept in {self.run_dir}" \
@@ -167,15 +193,20 @@ class Trainer:
             return None
         images = self.G_ema(self.fixed_z.to(self.device), self.fixed_meta.to(self.device)).float().cpu()
         out = self.run_dir / "samples" / f"step_{self.step:07d}.png"
-        out.parent.mkdir(exist_ok=True)
         nrow = max(1, int(math.sqrt(len(images))))
-        save_image(images * 0.5 + 0.5, out, nrow=nrow)
-        meta_grid = out.parent / "meta_images.png"
-        if not meta_grid.exists():
-            save_image(to_float(self.fixed_meta_images) * 0.5 + 0.5, meta_grid, nrow=nrow)
+        with self.writing("a sample grid"):
+            out.parent.mkdir(exist_ok=True)
+            save_image(images * 0.5 + 0.5, out, nrow=nrow)
+            meta_grid = out.parent / "meta_images.png"
+            if not meta_grid.exists():
+                save_image(to_float(self.fixed_meta_images) * 0.5 + 0.5, meta_grid, nrow=nrow)
         return out
 
     def save_checkpoint(self) -> None:
+        """Collective under DDP (every rank calls it): ranks' weights are compared, rank 0 writes."""
+        digests = dist_utils.gather(dist_utils.digest(self.G, self.G_ema, self.D))
+        dist_utils.check_ranks_agree(digests, self.step)
+        noise_states = dist_utils.gather(self.noise.get_state())
         if not self.is_main:
             return
         tensors = {**ckpt.prefixed("G", self.G), **ckpt.prefixed("G_ema", self.G_ema), **ckpt.prefixed("D", self.D)}
@@ -185,13 +216,28 @@ class Trainer:
         tensors.update(opt_d)
         tensors["meta_bank"] = self.meta_bank
         tensors["meta_bank_index"] = self.meta_bank_index
-        tensors["rng.noise"] = self.noise.get_state()
+        tensors["rng.noise"] = noise_states[0]
+        tensors.update({f"rng.noise.rank{r}": st for r, st in enumerate(noise_states) if r})
         tensors["rng.torch"] = torch.get_rng_state()
         state = {"step": self.step, "elapsed_s": self.elapsed_s, "sampler": self.sampler.state(),
                  "opt_g": opt_g_info, "opt_d": opt_d_info, "scaler": self.scaler.state_dict(),
-                 "data": self.data.source, "metadata": self.cfg.train.metadata}
-        ckpt.save_checkpoint(self.run_dir / ckpt.CHECKPOINT_NAME, self.cfg, tensors, state)
+                 "data": self.data.source, "metadata": self.cfg.train.metadata,
+                 "world_size": self.world_size, "rank_digests": digests}
+        with self.writing("the checkpoint"):
+            ckpt.save_checkpoint(self.run_dir / ckpt.CHECKPOINT_NAME, self.cfg, tensors, state)
         self.last_saved_step = self.step
+
+    @contextlib.contextmanager
+    def writing(self, what: str):
+        """A failed write (full disk, read-only folder) stops the run with one line; the last checkpoint stays."""
+        try:
+            yield
+        except OSError as exc:
+            kept = f"the checkpoint of step {self.last_saved_step} is kept" if self.last_saved_step is not None \
+                else "no checkpoint was written yet"
+            raise TrainingError(f"cannot write {what} in {self.run_dir} at step {self.step} "
+                                f"({exc.strerror or exc}); {kept}; free disk space or make the folder writable, "
+                                f"then continue with --resume {self.run_dir}") from None
 
     def restore(self, tensors: dict[str, torch.Tensor], state: dict) -> None:
         file = self.run_dir / ckpt.CHECKPOINT_NAME
@@ -202,9 +248,15 @@ class Trainer:
         self.opt_d.load_state_dict(ckpt.unflatten_optimizer("opt_d", tensors, state["opt_d"]))
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
-        self.noise.set_state(tensors["rng.noise"])
+        saved_world = int(state.get("world_size", 1))
+        own = f"rng.noise.rank{self.rank}" if self.rank else "rng.noise"
+        self.noise.set_state(tensors[own] if saved_world == self.world_size and own in tensors
+                             else tensors["rng.noise"])
         torch.set_rng_state(tensors["rng.torch"])
-        self.sampler.load_state(state["sampler"])
+        sampler = dict(state["sampler"])
+        if saved_world != self.world_size:      # the position counts per-rank samples: rescale it
+            sampler["position"] = int(sampler["position"]) * saved_world // self.world_size
+        self.sampler.load_state(sampler)
         self.step, self.elapsed_s = int(state["step"]), float(state["elapsed_s"])
         self.last_saved_step = self.step
 
@@ -214,12 +266,12 @@ class Trainer:
             return
         with torch.random.fork_rng(devices=[]):
             record = self.evaluator(self.G_ema)
-        with open(self.run_dir / METRICS_FILE, "a") as f:
+        with self.writing(METRICS_FILE), open(self.run_dir / METRICS_FILE, "a") as f:
             f.write(json.dumps({"step": self.step, "elapsed_s": round(self.elapsed_s, 2), **record}) + "\n")
 
     def log(self, values: dict) -> None:
         if self.is_main:
-            with open(self.run_dir / "log.jsonl", "a") as f:
+            with self.writing("log.jsonl"), open(self.run_dir / "log.jsonl", "a") as f:
                 f.write(json.dumps(values) + "\n")
 
     # ---- the loop ------------------------------------------------------------------------
@@ -249,7 +301,10 @@ class Trainer:
                 if window_time >= 1.0:
                     window_time, window_images = 0.0, 0
                 values.update(step=self.step, images_per_s=images_per_s, elapsed_s=self.elapsed_s)
-                out_of_time = 0 < t.max_train_s <= self.elapsed_s
+                # Every rank must take the same branches below (checkpoints are collective).
+                signalled, out_of_time = dist_utils.any_rank(self._stop is not None, 0 < t.max_train_s <= self.elapsed_s)
+                if signalled and self._stop is None:
+                    self._stop = "SIGTERM"          # another rank was signalled: stop with it
                 last = self.step == t.steps or out_of_time
                 if self.step % t.log_every == 0 or last:
                     self.log(values)
@@ -261,7 +316,7 @@ class Trainer:
                     self.evaluate()
                 if on_step:
                     on_step(self.step, values)
-                if out_of_time:
+                if out_of_time or signalled:
                     break
             if 0 < t.max_train_s <= self.elapsed_s:
                 stopped_by = "time limit"

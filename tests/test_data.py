@@ -24,12 +24,15 @@ def make_folder(root):
     Image.fromarray(np.full((16, 16), 40000, np.uint16)).save(root / "sixteen.png")        # 16-bit grayscale
     Image.new("RGBA", (16, 16), (0, 0, 255, 255)).save(root / "alpha.png")
     Image.new("P", (16, 16), 3).save(root / "palette.png")
+    Image.new("CMYK", (16, 16), (0, 255, 255, 0)).save(root / "cmyk.jpg")                  # print-shop JPEG: red
+    Image.new("1", (16, 16), 1).save(root / "bilevel.png")
+    Image.new("1", (20000, 10000)).save(root / "huge.png")        # 200 Mpx: a decompression bomb, refused
     good = (root / "wide.png").read_bytes()
     (root / "truncated.png").write_bytes(good[: len(good) // 2])
     (root / "empty.jpg").write_bytes(b"")
     (root / "text.png").write_text("not an image")
     (root / "notes.txt").write_text("ignored: not an image extension")
-    return 8, 3
+    return 10, 4
 
 
 def test_folder_with_every_format_and_broken_files(tmp_path):
@@ -46,6 +49,22 @@ def test_folder_with_every_format_and_broken_files(tmp_path):
     assert by_name["alpha.png"][:, 0, 0].tolist() == [0, 0, 255]
     assert by_name["gray.png"][:, 0, 0].tolist() == [128, 128, 128]
     assert "nested/deeper/pic.BMP" in by_name
+    assert by_name["cmyk.jpg"][:, 8, 8].tolist()[0] > 200 and by_name["cmyk.jpg"][1:, 8, 8].max() < 60
+    assert by_name["bilevel.png"].min() == 255
+    assert "huge.png" in dict(data.skipped) and "decompression bomb" in dict(data.skipped)["huge.png"].lower()
+
+
+def test_training_proceeds_on_the_good_images_and_lists_the_rest(tmp_path):
+    n_good, n_bad = make_folder(tmp_path / "mixed")
+    messages = []
+    from lrgan_edge.rundir import SKIPPED_FILES, run_training
+    result = run_training(str(tmp_path / "mixed"), tmp_path / "run", "tiny", {"train.steps": 1},
+                          on_message=messages.append)
+    assert result.step == 1
+    assert any(f"skipped {n_bad} unreadable" in m and SKIPPED_FILES in m for m in messages)
+    listed = dict(line.split("\t") for line in (tmp_path / "run" / SKIPPED_FILES).read_text().splitlines())
+    assert set(listed) == {"truncated.png", "empty.jpg", "text.png", "huge.png"}
+    assert any(f"data: {n_good} images" in m for m in messages)
 
 
 def test_zip_of_a_folder(tmp_path):
