@@ -24,8 +24,9 @@ import torch
 
 from lrgan_edge import __version__
 from lrgan_edge.errors import ConfigError, ExportError
+from lrgan_edge.export.common import gflops_per_image
 
-from .models import ModelSpec, build_model, gflops_per_image, model_specs, parameter_counts
+from .models import ModelSpec, build_model, model_specs, parameter_counts
 from .runtimes import RUNTIMES, Runtime, resolve_runtimes, unavailable_reason
 
 SCHEMA_VERSION = 1
@@ -272,6 +273,39 @@ def write_report(report: dict, out: Path) -> dict[str, Path]:
     write_markdown(report, paths["markdown"], chart=paths["chart"].name)
     write_chart(report, paths["chart"])
     return paths
+
+
+def merge_reports(paths: list[Path], out: str | Path, command: str | None = None) -> dict[str, Path]:
+    """Several bench reports (say a desktop run and a phone's BenchmarkActivity) as one: the same
+    models side by side, every row marked with the host that measured it, goals recomputed."""
+    reports = []
+    for path in map(Path, paths):
+        try:
+            report = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"--merge {path}: no such file") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"--merge {path} is not JSON ({exc}); pass a report written by lrgan-edge bench") from None
+        if not isinstance(report, dict) or report.get("schema_version") != 1 or not {"models", "rows", "host"} <= set(report):
+            raise ConfigError(f"--merge {path} is not an lrgan-edge bench report (schema_version 1); pass a bench JSON")
+        reports.append(report)
+    if len(reports) < 2:
+        raise ConfigError("--merge needs at least two reports")
+    models: dict[str, dict] = {}
+    for report in reports:
+        for m in report["models"]:
+            seen = models.setdefault(m["name"], m)
+            if seen["resolution"] != m["resolution"]:
+                raise ConfigError(f"the reports measure {m['name']} at {seen['resolution']} and {m['resolution']} pixels; "
+                                  f"merge reports of the same model")
+    first = reports[0]
+    merged = {**first, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"), "command": command,
+              "models": list(models.values()), "merged_from": [r["host"]["hostname"] for r in reports],
+              "rows": [{**row, "host": row.get("host", r["host"]["hostname"])} for r in reports for row in r["rows"]],
+              "wall_s": round(sum(r["wall_s"] for r in reports), 1)}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return write_report(merged, out)
 
 
 def describe_row(row: dict) -> str:

@@ -125,9 +125,3 @@ def parameter_counts(spec: ModelSpec) -> tuple[int, int]:
     return count_parameters(G), count_parameters(D)
 
 
-def gflops_per_image(module: nn.Module) -> float:
-    """Multiply-adds x 2 of one image (convolutions, matmuls, attention), by torch's flop counter."""
-    from torch.utils.flop_counter import FlopCounterMode
-    with FlopCounterMode(display=False) as counter, torch.no_grad():
-        module(*module.example_inputs(batch=1))
-    return counter.get_total_flops() / 1e9

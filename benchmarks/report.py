@@ -106,8 +106,10 @@ def detail_table(report: dict) -> list[str]:
         if art:
             p = art["parity"]
             parity = (f"PSNR {p['psnr_db']} dB" if "min_psnr_db" in p else f"max {p['max_abs_diff']:.1e}"
-                      ) + ("" if p["passed"] else " FAILED")
-        cells = [r["label"], r["runtime"], f"{_s(sp['median'])} [{_s(sp['min'])}–{_s(sp['max'])}]",
+                      if "max_abs_diff" in p else "checked at export" if p["passed"] is not None else "not checked"
+                      ) + ("" if p["passed"] is not False else " FAILED")
+        cells = [r["label"], r["runtime"] + (f" @ {r['host']}" if r.get("host") else ""),
+                 f"{_s(sp['median'])} [{_s(sp['min'])}–{_s(sp['max'])}]",
                  _s(s["seconds_per_100"]["median"]) if s else "–",
                  f"{s['latency_ms']['p50']:.1f} / {s['latency_ms']['p90']:.1f}" if s else "–",
                  f"{mem['peak_mb']:.0f}" + (f" (+{mem['increase_mb']:.0f})" if "increase_mb" in mem else ""),
@@ -119,7 +121,7 @@ def detail_table(report: dict) -> list[str]:
 
 def write_markdown(report: dict, path: Path, chart: str | None = None) -> Path:
     h, st = report["host"], report["settings"]
-    peaks = ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in report["matmul_peak_gflops_per_s"].items())
+    peaks = ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in report["matmul_peak_gflops_per_s"].items()) or "not measured"
     versions = ", ".join(f"{k} {v}" for k, v in h["versions"].items() if v)
     res = report["models"][0]["resolution"]
     lines = [f"# lrgan-edge bench: {h['hostname']}, {report['created']}", ""]
@@ -128,6 +130,8 @@ def write_markdown(report: dict, path: Path, chart: str | None = None) -> Path:
     lines += [f"- Machine: {h['cpu']}, {h['logical_cpus']} logical CPUs, {h['threads']} threads pinned per runtime"
               + (f"; GPU: {h['gpu']}" if h["gpu"] else "; no GPU"),
               f"- Versions: {versions}",
+              *([f"- Merged from: {', '.join(report['merged_from'])} (the host, settings and peak above are the first "
+                 f"report's; each row names its host)"] if report.get("merged_from") else []),
               f"- fp32 matmul peak measured in this run: {peaks}",
               f"- IT = seconds to generate 100 images of {res}×{res}, median of {st['repeats']} passes of "
               f"{st['images']} images in batches of {st['batch_size']}"

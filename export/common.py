@@ -114,8 +114,30 @@ def write_meta_bank(out: Path, bank: torch.Tensor | None, meta_dim: int) -> dict
             "layout": "row-major"}
 
 
+MANIFEST_SCHEMA_VERSION = 1
+MANIFEST_SCHEMA = Path(__file__).with_name("manifest.schema.json")
+
+
+def gflops_per_image(module: nn.Module) -> float:
+    """Multiply-adds x 2 of one image (convolutions, matmuls, attention), by torch's flop counter."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        module(*module.example_inputs(batch=1))
+    return counter.get_total_flops() / 1e9
+
+
+def model_description(G: Generator, preset: str, native: ExportGenerator, delegable: ExportGenerator) -> dict[str, Any]:
+    """What an app or a benchmark report needs to know about the model behind the artifacts."""
+    from lrgan_edge.discriminator import build_discriminators
+    from lrgan_edge.generator import count_parameters
+    return {"preset": preset, "z_dim": G.z_dim, "meta_dim": G.meta_dim, "nop_g": count_parameters(G),
+            "nop_d": count_parameters(build_discriminators(G.cfg)),
+            "gflops_per_image": round(gflops_per_image(native), 4),
+            "gflops_per_image_delegable": round(gflops_per_image(delegable), 4)}
+
+
 def write_manifest(out: Path, module: ExportGenerator, name: str, metadata_source: str,
-                   meta_bank: dict[str, Any], artifacts: list[Artifact]) -> Path:
+                   meta_bank: dict[str, Any], artifacts: list[Artifact], model: dict[str, Any]) -> Path:
     path = out / MANIFEST_NAME
     existing = {}
     for art in artifacts:
@@ -123,8 +145,8 @@ def write_manifest(out: Path, module: ExportGenerator, name: str, metadata_sourc
         existing[art.file] = {"file": art.file, "target": art.target, "dtype": art.dtype,
                               **io_description(module, extra.pop("batch", 1)), "parity": art.parity,
                               **extra, "package_version": __version__}
-    manifest = {"name": name, "package_version": __version__, "resolution": module.resolution,
-                "metadata_source": metadata_source, "meta_bank": meta_bank,
+    manifest = {"schema_version": MANIFEST_SCHEMA_VERSION, "name": name, "package_version": __version__,
+                "resolution": module.resolution, "metadata_source": metadata_source, "model": model, "meta_bank": meta_bank,
                 "artifacts": sorted(existing.values(), key=lambda a: a["file"])}
     path.write_text(json.dumps(manifest, indent=2) + "\n")
     return path

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from functools import partial
 from pathlib import Path
 
 from lrgan_edge.checkpoint import load_generator, read_checkpoint
 from lrgan_edge.errors import ExportError
 
-from .common import TARGETS, Artifact, ExportGenerator, prepare_out_dir, write_manifest, write_meta_bank
+from .common import (MANIFEST_NAME, META_BANK_NAME, TARGETS, Artifact, ExportGenerator, model_description,
+                     prepare_out_dir, write_manifest, write_meta_bank)
 
 
 def resolve_targets(target: str) -> list[str]:
@@ -49,8 +52,9 @@ def describe_parity(parity: dict) -> str:
 
 def export_run(run_dir: str | Path, target: str, out: str | Path, resolution: int | None = None,
                overwrite: bool = False, quantize: str | None = None, coreml_precision: str = "float16",
-               on_message=print) -> tuple[Path, list[Artifact]]:
-    """Export, check every artifact against eager PyTorch, write manifest.json and meta_bank.bin.
+               android_assets: str | Path | None = None, on_message=print) -> tuple[Path, list[Artifact]]:
+    """Export, check every artifact against eager PyTorch, write manifest.json and meta_bank.bin
+    (and, with `android_assets`, copy what the Android app needs there).
 
     Raises ExportError after writing the manifest (failed artifacts marked) when parity fails.
     """
@@ -71,9 +75,39 @@ def export_run(run_dir: str | Path, target: str, out: str | Path, resolution: in
         on_message(f"{target_name}: {art.file}  {describe_parity(art.parity)}")
         artifacts.append(art)
     bank = write_meta_bank(out, G.meta_bank, G.meta_dim)
-    manifest = write_manifest(out, module, name, G.metadata_source, bank, artifacts)
+    native = modules.get(False) or ExportGenerator(G, resolution, friendly=False)
+    model = model_description(G, cfg.preset, native, module)
+    manifest = write_manifest(out, module, name, G.metadata_source, bank, artifacts, model)
     failed = [a for a in artifacts if a.parity["passed"] is False]
     if failed:
         detail = "; ".join(f"{a.file}: {describe_parity(a.parity)}" for a in failed)
-        raise ExportError(f"export drifts from PyTorch ({detail}); artifacts kept and marked failed in {manifest}")
+        raise ExportError(f"export drifts from PyTorch ({detail}); artifacts kept and marked failed in {manifest}"
+                          + ("; nothing copied to --android-assets" if android_assets else ""))
+    if android_assets:
+        copied = copy_android_assets(out, Path(android_assets))
+        on_message(f"android assets: {', '.join(copied)} in {android_assets}")
     return manifest, artifacts
+
+
+def copy_android_assets(export_dir: Path, dest: Path) -> list[str]:
+    """The .pte files, meta_bank.bin and a manifest listing just those .pte files, into an app's assets.
+
+    Files of an earlier copy that the new manifest no longer lists are removed, so the APK carries
+    only what the app can load.
+    """
+    manifest = json.loads((export_dir / MANIFEST_NAME).read_text())
+    ptes = [a for a in manifest["artifacts"] if a["target"] == "executorch"]
+    if not ptes:
+        raise ExportError("--android-assets needs an ExecuTorch artifact; use --target executorch (or all)")
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+        old = dest / MANIFEST_NAME
+        if old.is_file():
+            for a in json.loads(old.read_text()).get("artifacts", []):
+                (dest / Path(a["file"]).name).unlink(missing_ok=True)
+        for name in [a["file"] for a in ptes] + [META_BANK_NAME]:
+            shutil.copyfile(export_dir / name, dest / name)
+        (dest / MANIFEST_NAME).write_text(json.dumps({**manifest, "artifacts": ptes}, indent=2) + "\n")
+    except OSError as exc:
+        raise ExportError(f"cannot write --android-assets {dest} ({exc.strerror or exc}); choose a writable folder") from None
+    return [a["file"] for a in ptes] + [META_BANK_NAME, MANIFEST_NAME]

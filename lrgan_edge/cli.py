@@ -171,11 +171,14 @@ def export(
     quantize: Optional[str] = typer.Option(None, help="int8: also write an int8 XNNPACK .pte (PT2E, calibrated)."),
     coreml_precision: str = typer.Option("float16", help="Core ML compute precision: float16 or float32."),
     overwrite: bool = typer.Option(False, help="Replace an export already in --out."),
+    android_assets: Optional[Path] = typer.Option(None, help="Also copy the .pte files, manifest.json and meta_bank.bin "
+                                                  "here, e.g. android_demo/app/src/main/assets."),
 ) -> None:
     """Export the generator (EMA weights), each artifact checked against PyTorch."""
     from lrgan_edge.export.pipeline import export_run
     manifest, _ = export_run(run_dir, target, out, resolution=resolution, overwrite=overwrite, quantize=quantize,
-                             coreml_precision=coreml_precision, on_message=console.print)
+                             coreml_precision=coreml_precision, android_assets=android_assets,
+                             on_message=console.print)
     console.print(f"wrote {manifest}")
 
 
@@ -211,9 +214,19 @@ def bench(
     single_images: Optional[int] = typer.Option(None, help="Images generated one at a time for p50/p90 (default: --images; 0 skips)."),
     single_repeats: int = typer.Option(1, help="Passes of the batch-1 measurement."),
     threads: Optional[int] = typer.Option(None, help="Threads per runtime (default: the CPUs this process may use)."),
+    merge: list[Path] = typer.Option([], "--merge", help="Instead of measuring: join these bench JSONs (e.g. a "
+                                     "desktop run and android_demo's BenchmarkActivity report) into one report in --out."),
 ) -> None:
     """Parameters, FLOPs and time per 100 images on every runtime, beside the paper's baselines."""
-    from lrgan_edge.benchmarks.bench import BenchSettings, run_bench
+    from lrgan_edge.benchmarks.bench import BenchSettings, merge_reports, run_bench
+    if merge:
+        if run_dir is not None or preset is not None:
+            raise ConfigError("--merge joins existing reports; leave out RUN_DIR and --preset")
+        paths = merge_reports(merge, out, command=" ".join(["lrgan-edge", *sys.argv[1:]]))
+        console.print(Path(paths["markdown"]).read_text(), markup=False, highlight=False)
+        for path in paths.values():
+            console.print(f"wrote {path}")
+        return
     kwargs = {"threads": threads} if threads is not None else {}
     settings = BenchSettings(batch_size=batch_size, images=images, repeats=repeats, warmup=warmup,
                              single_images=images if single_images is None else single_images,

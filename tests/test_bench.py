@@ -14,11 +14,12 @@ import torch
 from lrgan_edge.benchmarks import runtimes as runtimes_module
 from lrgan_edge.benchmarks.baselines import PAPER_NOP, build_baseline
 from lrgan_edge.benchmarks.bench import BenchSettings, run_bench
-from lrgan_edge.benchmarks.models import ModelSpec, build_model, gflops_per_image, model_specs, parameter_counts
+from lrgan_edge.benchmarks.models import ModelSpec, build_model, model_specs, parameter_counts
 from lrgan_edge.benchmarks.report import compute_goals, write_markdown
 from lrgan_edge.benchmarks.runtimes import RUNTIMES, resolve_runtimes
 from lrgan_edge.benchmarks.worker import percentile, timed_passes
 from lrgan_edge.errors import CheckpointError, ConfigError
+from lrgan_edge.export.common import gflops_per_image
 from lrgan_edge.generator import count_parameters
 
 from .test_cli import assert_one_line_error, cli
