@@ -75,8 +75,48 @@ def quality_evaluator(reals: torch.Tensor, num: int, seed: int, inception=None):
     return evaluate
 
 
+def reach(G, res: int, seed: int = 0) -> dict:
+    """How far one output pixel reaches back into the generator's res x res feature map (the output
+    of its upsampling block at that size): the share of positions whose gradient exceeds 10 % of the
+    largest, the mean gradient over the far (right) half over that over the near half, and the
+    gradient at the pixel's mirror position (where the synthetic data's partner shape sits) over the
+    largest. Convolutions reach a few pixels (instance norm's statistics add a faint global path);
+    the LRM or SA can reach every position, as far as training has opened them."""
+    from lrgan_edge.blocks import UpBlock
+    maps: list[torch.Tensor] = []
+
+    def keep(_module, _inputs, out):
+        if out.shape[-1] == res:
+            out.retain_grad()
+            maps.append(out)
+    hooks = [m.register_forward_hook(keep) for m in G.modules() if isinstance(m, UpBlock)]
+    try:
+        z, meta = G.sample_inputs(1, seed)
+        image = G(z, meta)
+    finally:
+        for h in hooks:
+            h.remove()
+    R = image.shape[-1]
+    y, x = R // 2, R // 4                                         # the middle of the left half
+    image[0, :, y, x].sum().backward()
+    g = maps[0].grad[0].abs().sum(0)                              # (res, res)
+    my, mx = y * res // R, (R - 1 - x) * res // R
+    return {"res": res, "share_above_10pct": round(float((g > 0.1 * g.max()).float().mean()), 3),
+            "far_half_over_near_half": round(float(g[:, res // 2:].mean() / g[:, :res // 2].mean()), 3),
+            "mirror_over_max": round(float(g[my, mx] / g.max()), 4)}
+
+
 def read_metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+
+
+def add_reach(report: dict, out: Path) -> None:
+    """Each run's `reach` at its attention resolution, from its checkpoint (EMA generator)."""
+    from lrgan_edge.checkpoint import load_generator
+    for run in report["runs"]:
+        G = load_generator(out / f"{run['variant']}-seed{run['seed']}").requires_grad_(True)
+        G.set_fast_attention(False)
+        run["reach"] = reach(G, G.cfg.lrm_resolution)
 
 
 def summarise(runs: list[dict], tail: float = 0.25) -> dict:
@@ -90,6 +130,9 @@ def summarise(runs: list[dict], tail: float = 0.25) -> dict:
         mine = [r for r in runs if r["variant"] == name]
         row = {"label": VARIANTS[name][0], "nop_g": mine[0]["nop_g"], "nop_d": mine[0]["nop_d"],
                "steps": spread([r["steps"] for r in mine]), "images_per_s": spread([r["images_per_s"] for r in mine])}
+        if "reach" in mine[0]:
+            for key in ("far_half_over_near_half", "mirror_over_max"):
+                row[f"reach_{key}"] = spread([r["reach"][key] for r in mine])
         for key in ("consistency", "variety", "fid", "kid"):
             if key not in mine[0]["curve"][-1]:
                 continue
@@ -114,10 +157,13 @@ def markdown(report: dict) -> str:
              f"Command: `{report['command']}`", "",
              "Consistency: real images 1.0, untrained ≈ 0 (higher is better). Variety: samples' mean pairwise "
              "distance over the real images' (1.0 = as varied as the data; near 0 = collapse). "
+             "Reach far/near: how strongly one output pixel depends on the far half of the feature map at the "
+             "attention's resolution, over the near half (gradient; convolutions alone: low). "
              "Final = at the end of the budget; late = mean over its last quarter; mean ± sd over seeds.", ""]
     has_fid = any("fid_final" in r for r in report["summary"].values())
     head = ["Method", "NoP-G", "steps", "img/s", "consistency final", "consistency late", "consistency best",
-            "variety final"] + (["FID final", "KID final"] if has_fid else []) + ["paper FID FFHQ / CUB / Church"]
+            "variety final", "reach far/near"] + (["FID final", "KID final"] if has_fid else []) + [
+            "paper FID FFHQ / CUB / Church"]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def pm(d, digits=3):
@@ -125,7 +171,8 @@ def markdown(report: dict) -> str:
     for name, r in report["summary"].items():
         paper = PAPER_FID.get(name)
         cells = [r["label"], f"{r['nop_g'] / 1e3:.1f}k", f"{r['steps']['mean']:.0f}", f"{r['images_per_s']['mean']:.0f}",
-                 pm(r["consistency_final"]), pm(r["consistency_late"]), pm(r["consistency_best"]), pm(r["variety_final"], 2)]
+                 pm(r["consistency_final"]), pm(r["consistency_late"]), pm(r["consistency_best"]), pm(r["variety_final"], 2),
+                 pm(r["reach_far_half_over_near_half"], 2) if "reach_far_half_over_near_half" in r else "–"]
         if has_fid:
             cells += [pm(r["fid_final"], 1) if "fid_final" in r else "–", pm(r["kid_final"], 4) if "kid_final" in r else "–"]
         cells.append(" / ".join(f"{v:.2f}" for v in paper) if paper else "–")
@@ -215,11 +262,16 @@ def run_ablation(out: Path, variants: list[str], seeds: list[int], budget_s: flo
                           "torch": torch.__version__, "host": platform.node()},
               "real": {"consistency": round(float(longrange_consistency(to_float(reals)).mean()), 4)},
               "fid_note": fid_note, "wall_s": round(time.perf_counter() - start, 1), "runs": runs}
-    report["summary"] = summarise(runs)
+    write_outputs(report, out)
+    return report
+
+
+def write_outputs(report: dict, out: Path) -> None:
+    add_reach(report, out)
+    report["summary"] = summarise(report["runs"])
     (out / "ablation.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "ablation.md").write_text(markdown(report))
     plot(report, out / "ablation.png")
-    return report
 
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
@@ -235,9 +287,15 @@ def main(out: Path = typer.Option(Path("runs/ablation"), help="Folder for the ru
          eval_every: int = typer.Option(100, help="Steps between evaluations."),
          eval_num: int = typer.Option(256, help="Samples per evaluation."),
          threads: Optional[int] = typer.Option(None, help="torch threads (default: torch's)."),
-         inception_weights: Optional[Path] = typer.Option(None, help="Inception-v3 weights for FID/KID.")) -> None:
+         inception_weights: Optional[Path] = typer.Option(None, help="Inception-v3 weights for FID/KID."),
+         reanalyse: bool = typer.Option(False, help="Only rebuild ablation.{json,md,png} of the runs in --out.")) -> None:
     """Train the full model and each ablation for the same time; write the table and the plot."""
     import sys
+    if reanalyse:
+        report = json.loads((out / "ablation.json").read_text())
+        write_outputs(report, out)
+        print((out / "ablation.md").read_text())
+        return
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     except ValueError:

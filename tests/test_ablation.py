@@ -19,6 +19,7 @@ def test_every_variant_trains_for_the_same_time_and_is_reported(tmp_path):
         assert all(-1 <= p["consistency"] <= 1 and p["variety"] >= 0 for p in curve)
         steps, times = [p["step"] for p in curve], [p["elapsed_s"] for p in curve]
         assert steps == sorted(set(steps)) and times == sorted(times)          # turns continue, never restart
+    assert all(0 < r["reach"]["far_half_over_near_half"] and r["reach"]["res"] == 8 for r in report["runs"])
     ours, no_lrm = (report["runs"][0]["nop_g"], report["runs"][2]["nop_g"])
     assert ours > no_lrm                                                     # the flag changed the network
     assert set(report["summary"]) == {"ours", "no-lrm", "sa"}
@@ -45,3 +46,18 @@ def test_summary_takes_final_late_and_best_over_seeds():
 def test_unknown_variant_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="unknown variant.*nolrm; known: ours, no-meta"):
         run_ablation(tmp_path, ["nolrm"], [0], budget_s=1, preset="tiny")
+
+
+def test_reach_sees_the_lrms_long_range_paths():
+    import dataclasses
+    import torch
+    from lrgan_edge import PRESETS, build_generator
+    from lrgan_edge.benchmarks.ablation import reach
+    tiny = PRESETS["tiny"]
+    far = {}
+    for attention in ("lrm", "none"):
+        torch.manual_seed(0)
+        G = build_generator(dataclasses.replace(tiny.model, attention=attention))
+        G.set_fast_attention(False)
+        far[attention] = reach(G, 8)["far_half_over_near_half"]
+    assert far["lrm"] > 1.5 * far["none"], far           # convolutions alone barely reach the far half
