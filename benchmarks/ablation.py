@@ -150,7 +150,7 @@ def summarise(runs: list[dict], tail: float = 0.25) -> dict:
 
 def markdown(report: dict) -> str:
     s = report["settings"]
-    lines = [f"# Ablations at equal training time — {s['preset']} preset on `{DATA}`", "",
+    lines = [f"# Ablations at equal training time — {s['preset']} preset on `{s.get('data', DATA)}`", "",
              f"{s['budget_s']:.0f} s of training steps per run ({s['slice_s']:.0f} s turns, round-robin), "
              f"seeds {', '.join(map(str, s['seeds']))}, {s['eval_num']} samples per evaluation, "
              f"{report['machine']['cpu']} ({report['machine']['threads']} threads), torch {report['machine']['torch']}.",
@@ -200,7 +200,7 @@ def plot(report: dict, path: Path) -> None:
         ax.grid(alpha=0.3)
     axes[0].axhline(1.0, color="grey", linewidth=0.8)
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"Ablations at equal training time ({report['settings']['preset']} on {DATA}; "
+    fig.suptitle(f"Ablations at equal training time ({report['settings']['preset']} on {report['settings'].get('data', DATA)}; "
                  f"dashed: further seeds)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -209,7 +209,8 @@ def plot(report: dict, path: Path) -> None:
 
 def run_ablation(out: Path, variants: list[str], seeds: list[int], budget_s: float, slice_s: float = 20.0,
                  preset: str = "demo", eval_every: int = 100, eval_num: int = 256, threads: int | None = None,
-                 inception_weights: Optional[Path] = None, command: str = "", on_message=print) -> dict:
+                 inception_weights: Optional[Path] = None, command: str = "", data: str = DATA,
+                 on_message=print) -> dict:
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise ConfigError(f"unknown variant(s) {', '.join(unknown)}; known: {', '.join(VARIANTS)}")
@@ -227,7 +228,7 @@ def run_ablation(out: Path, variants: list[str], seeds: list[int], budget_s: flo
         fid_note = str(exc)
         on_message(f"FID/KID skipped: {exc}")
     res = get_preset(preset).model.resolution
-    reals = load_images(DATA, res).images
+    reals = load_images(data, res).images
     reals = reals[torch.randperm(len(reals), generator=torch.Generator().manual_seed(0))]
     evaluator = quality_evaluator(reals, eval_num, seed=1, inception=inception)
     trainers = []
@@ -236,7 +237,7 @@ def run_ablation(out: Path, variants: list[str], seeds: list[int], budget_s: flo
             overrides = {**VARIANTS[name][1], "train.seed": seed, "train.steps": 10**9,
                          "train.max_train_s": budget_s, "train.eval_every": eval_every,
                          "train.sample_every": 10**9, "train.checkpoint_every": 10**9}
-            t = open_run(DATA, out / f"{name}-seed{seed}", preset, overrides, overwrite=True, device="cpu",
+            t = open_run(data, out / f"{name}-seed{seed}", preset, overrides, overwrite=True, device="cpu",
                          evaluator=evaluator, on_message=lambda m: None)
             trainers.append((name, seed, t))
             on_message(f"{name} seed {seed}: NoP-G {count_parameters(t.G):,}")
@@ -256,7 +257,7 @@ def run_ablation(out: Path, variants: list[str], seeds: list[int], budget_s: flo
                      "nop_g": count_parameters(t.G), "nop_d": count_parameters(build_discriminators(t.cfg)),
                      "curve": [{k: v for k, v in p.items()} for p in read_metrics(t.run_dir)]})
     report = {"command": command, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "settings": {"preset": preset, "variants": variants, "seeds": seeds, "budget_s": budget_s,
+              "settings": {"preset": preset, "data": data, "variants": variants, "seeds": seeds, "budget_s": budget_s,
                            "slice_s": slice_s, "eval_every": eval_every, "eval_num": eval_num},
               "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                           "torch": torch.__version__, "host": platform.node()},

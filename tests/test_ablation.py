@@ -10,7 +10,7 @@ from lrgan_edge.errors import ConfigError
 
 def test_every_variant_trains_for_the_same_time_and_is_reported(tmp_path):
     report = run_ablation(tmp_path, ["ours", "no-lrm", "sa"], [0, 1], budget_s=0.6, slice_s=0.3, preset="tiny",
-                          eval_every=2, eval_num=8, on_message=lambda m: None)
+                          eval_every=2, eval_num=8, data="synthetic:longrange:32", on_message=lambda m: None)
     assert [(r["variant"], r["seed"]) for r in report["runs"]] == [
         ("ours", 0), ("ours", 1), ("no-lrm", 0), ("no-lrm", 1), ("sa", 0), ("sa", 1)]
     for run in report["runs"]:
@@ -45,7 +45,7 @@ def test_summary_takes_final_late_and_best_over_seeds():
 
 def test_unknown_variant_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="unknown variant.*nolrm; known: ours, no-meta"):
-        run_ablation(tmp_path, ["nolrm"], [0], budget_s=1, preset="tiny")
+        run_ablation(tmp_path, ["nolrm"], [0], budget_s=1, preset="tiny", data="synthetic:longrange:8")
 
 
 def test_reach_sees_the_lrms_long_range_paths():
