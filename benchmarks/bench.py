@@ -163,12 +163,17 @@ def finish_row(row: dict, gflops: float, peaks: dict[str, float]) -> dict:
         return row
     peak = peaks.get("cpu") if row["device"] == "cpu" else peaks.get(
         "cuda_fp32" if row["precision"] == "fp32" else "cuda_bf16")
-    row["gflops_per_image"] = round(gflops, 3)
+    row["gflops_per_image"] = significant(gflops)
     achieved = gflops * 100 / row["batch"]["seconds_per_100"]["median"]
-    row["achieved_gflops_per_s"] = round(achieved, 1)
+    row["achieved_gflops_per_s"] = significant(achieved)
     if peak:
-        row["peak_gflops_per_s"], row["fraction_of_peak"] = peak, round(achieved / peak, 3)
+        row["peak_gflops_per_s"], row["fraction_of_peak"] = peak, significant(achieved / peak)
     return row
+
+
+def significant(x: float, digits: int = 4) -> float:
+    """Rounded to significant digits, not decimals: a tiny model's 0.0004 of peak stays non-zero."""
+    return float(f"{x:.{digits}g}")
 
 
 # ---------------------------------------------------------------- the bench
@@ -231,8 +236,8 @@ def describe_models(specs: list[ModelSpec], on_message) -> tuple[list[dict], dic
             flops[spec.name, form] = gflops_per_image(build_model(spec, form))
         flops[spec.name, "eager"] = flops[spec.name, "native"]
         models.append({**spec.to_dict(), "label": spec.label, "nop_g": nop_g, "nop_d": nop_d,
-                       "gflops_per_image": round(flops[spec.name, "native"], 3),
-                       "gflops_per_image_delegable": round(flops[spec.name, "delegable"], 3)})
+                       "gflops_per_image": significant(flops[spec.name, "native"]),
+                       "gflops_per_image_delegable": significant(flops[spec.name, "delegable"])})
         on_message(f"{spec.label}: NoP-G {nop_g / 1e6:.2f} M, NoP-D {nop_d / 1e6:.2f} M, "
                    f"{flops[spec.name, 'native']:.2f} GFLOPs per image")
     return models, flops
