@@ -48,7 +48,9 @@ VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     "residual": ("Ours w/ Residual", {"model.attention": "residual"}),
     "sa": ("Ours w/ SA", {"model.attention": "sa"}),
     "matmul": ("Ours, literal matmul LRM", {"model.lrm_combine": "matmul"}),
+    "lrm-zero-init": ("Ours, LRM weights from 0", {"model.lrm_weight_std": "0"}),   # not in the paper: our probe
 }
+PAPER_VARIANTS = ("ours", "no-meta", "no-lrm", "residual", "sa", "matmul")      # the default: Table 1 + DESIGN §3
 # The paper's Table 1 FID (FFHQ, CUB, ImageNet Church), for reference beside our scores.
 PAPER_FID = {"ours": (23.97, 24.85, 56.50), "no-meta": (35.35, 26.47, 68.70), "no-lrm": (156.59, 42.25, 177.28),
              "residual": (43.83, 43.21, 90.41), "sa": (187.61, 35.76, 84.47)}
@@ -282,7 +284,7 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 def main(out: Path = typer.Option(Path("runs/ablation"), help="Folder for the runs, ablation.{json,md,png}."),
          minutes: float = typer.Option(4.0, help="Training time per run, in minutes of training steps."),
          seeds: str = typer.Option("0", help="Comma-separated seeds; each variant trains once per seed."),
-         variants: str = typer.Option(",".join(VARIANTS), help=f"Comma-separated, of: {', '.join(VARIANTS)}."),
+         variants: str = typer.Option(",".join(PAPER_VARIANTS), help=f"Comma-separated, of: {', '.join(VARIANTS)}."),
          slice_s: float = typer.Option(20.0, "--slice", help="Seconds each run trains per turn."),
          preset: str = typer.Option("demo", help="Base preset every variant modifies."),
          eval_every: int = typer.Option(100, help="Steps between evaluations."),

@@ -38,6 +38,7 @@ class ModelConfig:
     lrm_resolution: int = 32       # feature map the LRM follows: 32 (FFHQ) or 64 (CUB/ImageNet)
     lrm_qk_channels: int | None = None  # query/key width of the spatial LRM; None -> max(C // 8, 1)
     lrm_combine: str = "hadamard"  # "matmul" = the literal text reading, for study only (DESIGN §3)
+    lrm_weight_std: float = 1.0    # w, c ~ N(0, std^2); the paper's 1.0; 0 starts the LRM as the identity (study)
     d_base_channels: int = 32      # discriminator width at full stage resolution; doubles per downsampling
     d_max_channels: int = 384      # cap of that doubling (32 -> 384 puts NoP-D at 7.6 M, as in the paper)
     d_mbstd_group: int = 0         # >0: PGGAN minibatch-stddev feature over groups of this size (not in the paper)
@@ -62,6 +63,8 @@ class ModelConfig:
         for name in ("z_dim", "meta_dim", "g_channels_4x4", "g_min_channels", "d_base_channels", "d_max_channels"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name}={getattr(self, name)}: must be >= 1")
+        if self.lrm_weight_std < 0:
+            raise ConfigError(f"lrm_weight_std={self.lrm_weight_std}: must be >= 0")
         if self.meta_proj_dim < 0 or self.num_res_blocks < 0 or self.d_mbstd_group < 0:
             raise ConfigError("meta_proj_dim, num_res_blocks and d_mbstd_group must be >= 0")
 

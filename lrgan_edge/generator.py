@@ -51,7 +51,7 @@ class Generator(nn.Module):
             return SelfAttention(ch)
         if cfg.attention == "residual":
             return BottleneckResBlock(ch)
-        return LongRangeModule(ch, res, res, cfg.lrm_qk_channels, cfg.lrm_combine)
+        return LongRangeModule(ch, res, res, cfg.lrm_qk_channels, cfg.lrm_combine, cfg.lrm_weight_std)
 
     # What an exporter needs to know (DESIGN §7).
     @property

@@ -18,11 +18,12 @@ from .errors import ConfigError
 class SpatialLongRange(nn.Module):
     """h_s[c, j] = sum_i h[c, i] * w[i] * alpha[j, i], alpha = softmax(q^T k) (Eq. 2)."""
 
-    def __init__(self, channels: int, height: int, width: int, qk_channels: int, combine: str) -> None:
+    def __init__(self, channels: int, height: int, width: int, qk_channels: int, combine: str,
+                 weight_std: float = 1.0) -> None:
         super().__init__()
         self.query = nn.Conv2d(channels, qk_channels, 1)
         self.key = nn.Conv2d(channels, qk_channels, 1)
-        self.weight = nn.Parameter(torch.randn(height * width))  # w ~ N(0, 1), one per position
+        self.weight = nn.Parameter(torch.randn(height * width) * weight_std)  # w ~ N(0, 1), one per position
         self.combine = combine
         self.fast = False  # scaled_dot_product_attention path; export keeps the plain one
 
@@ -51,11 +52,11 @@ class SpatialLongRange(nn.Module):
 class ChannelLongRange(nn.Module):
     """h_c[i, p] = sum_j beta[i, j] * c[j] * h[j, p], beta = softmax(hc1 hc2^T) (Eq. 3)."""
 
-    def __init__(self, channels: int, combine: str) -> None:
+    def __init__(self, channels: int, combine: str, weight_std: float = 1.0) -> None:
         super().__init__()
         self.query = nn.Conv2d(channels, channels, 1)
         self.key = nn.Conv2d(channels, channels, 1)
-        self.weight = nn.Parameter(torch.randn(channels))  # c ~ N(0, 1), one per channel
+        self.weight = nn.Parameter(torch.randn(channels) * weight_std)  # c ~ N(0, 1), one per channel
         self.combine = combine
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
@@ -76,13 +77,15 @@ class LongRangeModule(nn.Module):
     """h + h_s + h_c, the ⊕ of Fig. 2, on a feature map of fixed size (channels, height, width)."""
 
     def __init__(self, channels: int, height: int, width: int, qk_channels: int | None = None,
-                 combine: str = "hadamard") -> None:
+                 combine: str = "hadamard", weight_std: float = 1.0) -> None:
         super().__init__()
         if combine not in ("hadamard", "matmul"):
             raise ConfigError(f"combine={combine!r}: known kinds are hadamard, matmul")
         self.channels, self.height, self.width = channels, height, width
-        self.spatial = SpatialLongRange(channels, height, width, qk_channels or max(channels // 8, 1), combine)
-        self.channel = ChannelLongRange(channels, combine)
+        # weight_std scales the N(0, 1) initialisation of w and c; 0 starts the module as the identity
+        # (like SAGAN's gamma = 0), a study option beside the paper's N(0, 1).
+        self.spatial = SpatialLongRange(channels, height, width, qk_channels or max(channels // 8, 1), combine, weight_std)
+        self.channel = ChannelLongRange(channels, combine, weight_std)
 
     @property
     def fast(self) -> bool:

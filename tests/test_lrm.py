@@ -92,3 +92,18 @@ def test_rejects_wrong_input_shape_and_unknown_combine():
         LongRangeModule(8, 4, 4)(torch.randn(1, 8, 8, 8))
     with pytest.raises(ConfigError, match="hadamard, matmul"):
         LongRangeModule(8, 4, 4, combine="dot")
+
+
+def test_zero_weight_std_starts_as_the_identity_and_still_learns():
+    torch.manual_seed(0)
+    m = LongRangeModule(8, 4, 4, weight_std=0.0)
+    x = torch.randn(2, 8, 4, 4)
+    assert torch.equal(m(x), x)                                    # h + 0 + 0
+    m(x).square().sum().backward()
+    assert m.spatial.weight.grad.abs().sum() > 0 and m.channel.weight.grad.abs().sum() > 0
+    torch.manual_seed(0)
+    paper = LongRangeModule(8, 4, 4)                               # default: the paper's N(0, 1)
+    assert 0.5 < float(paper.spatial.weight.std()) < 1.5 and not torch.equal(paper(x), x)
+    from lrgan_edge import PRESETS
+    with pytest.raises(ConfigError, match="lrm_weight_std=-1.0: must be >= 0"):
+        PRESETS["tiny"].with_overrides({"model.lrm_weight_std": "-1"})
