@@ -204,8 +204,10 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         """Collective under DDP (every rank calls it): ranks' weights are compared, rank 0 writes."""
-        digests = dist_utils.gather(dist_utils.digest(self.G, self.G_ema, self.D))
-        dist_utils.check_ranks_agree(digests, self.step)
+        digests = []                                     # hashing every weight is only worth it across ranks
+        if self.world_size > 1:
+            digests = dist_utils.gather(dist_utils.digest(self.G, self.G_ema, self.D))
+            dist_utils.check_ranks_agree(digests, self.step)
         noise_states = dist_utils.gather(self.noise.get_state())
         if not self.is_main:
             return
